@@ -1,0 +1,42 @@
+#!/bin/bash
+# Install, from Debian's archive, everything the pipeline needs on a fresh
+# bookworm machine: build dependencies of the libvirt and QEMU configurations
+# we build, the test tools, and Debian's own QEMU for the E2E and preload runs.
+#
+# usage: scripts/deps.sh            (as root)
+
+. "$(dirname "$0")/lib.sh"
+
+PKGS=(
+    # common toolchain
+    build-essential pkg-config git meson ninja-build python3 python3-venv
+    dpkg-dev ccache clang llvm libclang-rt-14-dev
+    # libvirt 9.0.0 (configuration in scripts/build-libvirt.sh)
+    libglib2.0-dev libxml2-dev libxml2-utils xsltproc libgnutls28-dev
+    libtirpc-dev libyajl-dev libselinux1-dev libapparmor-dev libaudit-dev
+    libcap-ng-dev libattr1-dev libacl1-dev libudev-dev libpciaccess-dev
+    libnl-3-dev libnl-route-3-dev libdevmapper-dev libblkid-dev
+    libreadline-dev python3-docutils augeas-tools libaugeas-dev gettext
+    perl
+    # QEMU 7.2 (tools and a minimal x86_64 system emulator)
+    libpixman-1-dev zlib1g-dev libfdt-dev flex bison
+    # E2E: Debian's QEMU (firmware, the stock emulator for the preload client)
+    qemu-system-x86 qemu-utils attr procps psmisc strace
+)
+
+[ "$(id -u)" = 0 ] || die "run as root"
+export DEBIAN_FRONTEND=noninteractive
+say "apt-get update"
+apt-get update -q >/dev/null
+say "installing ${#PKGS[@]} packages"
+apt-get install -y -q --no-install-recommends "${PKGS[@]}" >/dev/null
+
+# The account libvirt runs QEMU as (-Dqemu_user/-Dqemu_group, as Debian's
+# packages do); virtqemud refuses to start without it.
+if ! getent group libvirt-qemu >/dev/null; then
+    groupadd -r libvirt-qemu
+fi
+if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+fi
+say "dependencies installed"

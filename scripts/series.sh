@@ -1,0 +1,282 @@
+#!/bin/bash
+# The patch-series round trip between patches/<project>/ and a git tree of
+# <project> (libvirt or qemu) under build/src/.  See docs/hacking.rst.
+#
+#   apply  <project> [--force]  tree := base + patches/<project>, then any edit
+#                               made in src/<project>/ is folded into the patch
+#                               that last touched the file (fixup + autosquash)
+#   export <project>            patches/<project>/ := format-patch base..HEAD,
+#                               and src/<project>/ := the tree's copy of every
+#                               file src/<project>/ holds
+#   check  <project>            fail if src/<project>/ and patches/<project>/
+#                               disagree, or if the series does not apply
+#   bisect <project>            build and unit-test every patch of the series on
+#                               its own (results cached per tree id)
+#
+# src/<project>/<path> is the file <path> of the patched tree: the series is
+# what users apply, src/ is where modules are edited and unit-tested
+# standalone; `check` keeps the two identical.
+
+. "$(dirname "$0")/lib.sh"
+
+BRANCH=openhook
+
+project_tree() {
+    case $1 in
+    libvirt) echo "$LIBVIRT_TREE" ;;
+    qemu) echo "$QEMU_TREE" ;;
+    *) die "unknown project '$1' (libvirt or qemu)" ;;
+    esac
+}
+
+patch_files() {
+    find "$ROOT/patches/$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
+        ! -name '0000-cover-letter.patch' 2>/dev/null | sort
+}
+
+# A digest of the series and the src/ overlay, to skip work already done.
+series_digest() {
+    local p=$1
+    {
+        echo "$BASE_TAG $(tree_git "$(project_tree "$p")" rev-parse "$BASE_TAG")"
+        cat "$ROOT/patches/$p/"*.patch 2>/dev/null || true
+        if [ -d "$ROOT/src/$p" ]; then
+            (cd "$ROOT/src/$p" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+        fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+stamp_file() { echo "$BUILD/series-$1.stamp"; }
+
+# Builds base + patches on a throwaway worktree; prints the resulting commit.
+# Commits are deterministic (committer date = author date), so the same
+# patches on the same base always give the same ids.
+build_series() {
+    local p=$1 tree wt cover subject
+    tree=$(project_tree "$p")
+    wt=$BUILD/worktrees/$p-apply
+    rm -rf "$wt"
+    tree_git "$tree" worktree prune
+    tree_git "$tree" worktree add -q --detach "$wt" "$BASE_TAG"
+    local -a patches
+    mapfile -t patches < <(patch_files "$p")
+    if [ ${#patches[@]} -gt 0 ]; then
+        if ! tree_git "$wt" am -q --committer-date-is-author-date --keep-cr "${patches[@]}" >&2; then
+            tree_git "$wt" am --show-current-patch=diff >&2 2>/dev/null | head -20 || true
+            tree_git "$wt" am --abort >/dev/null 2>&1 || true
+            die "patches/$p does not apply to $BASE_TAG (see above)"
+        fi
+    fi
+    tree_git "$wt" rev-parse HEAD
+    tree_git "$tree" worktree remove --force "$wt"
+}
+
+# Copies src/<p>/ over the tree and turns differences into fixups of the
+# commits that last touched each file.
+absorb_src() {
+    local p=$1 tree f rel owner n=0
+    tree=$(project_tree "$p")
+    [ -d "$ROOT/src/$p" ] || return 0
+    while IFS= read -r -d '' f; do
+        rel=${f#"$ROOT/src/$p/"}
+        if [ -f "$tree/$rel" ] && cmp -s "$f" "$tree/$rel"; then
+            continue
+        fi
+        mkdir -p "$(dirname "$tree/$rel")"
+        cp "$f" "$tree/$rel"
+        owner=$(tree_git "$tree" log -1 --format=%H "$BASE_TAG..HEAD" -- "$rel")
+        if [ -z "$owner" ]; then
+            say "$p: src/$p/$rel is not in any patch yet: left uncommitted in the tree;"
+            say "    add it to a patch (with its meson.build wiring) and run export"
+            continue
+        fi
+        tree_git "$tree" add "$rel"
+        tree_git "$tree" commit -q --fixup="$owner"
+        say "$p: src/$p/$rel changed: folded into $(tree_git "$tree" log -1 --format=%s "$owner")"
+        n=$((n + 1))
+    done < <(find "$ROOT/src/$p" -type f -print0 | sort -z)
+    if [ $n -gt 0 ]; then
+        GIT_SEQUENCE_EDITOR=: tree_git "$tree" -c rebase.autoSquash=true \
+            rebase -q -i --committer-date-is-author-date "$BASE_TAG" >&2 ||
+            die "$p: folding src/ edits into the series failed; resolve in $tree"
+        say "$p: run 'scripts/series.sh export $p' to write the result to patches/$p"
+    fi
+}
+
+cmd_apply() {
+    local p=$1 force=${2:-} tree stamp digest head
+    tree=$(project_tree "$p")
+    [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
+    stamp=$(stamp_file "$p")
+    digest=$(series_digest "$p")
+
+    # Never throw away a developer's work in the tree.
+    if [ "$force" != --force ]; then
+        if [ -n "$(tree_git "$tree" status --porcelain --untracked-files=no)" ]; then
+            die "$tree has uncommitted changes: commit and 'export' them, or use --force to discard"
+        fi
+        if [ -f "$stamp" ] && [ "$(tree_git "$tree" rev-parse HEAD)" != "$(sed -n 2p "$stamp")" ] &&
+           [ "$(tree_git "$tree" rev-parse HEAD)" != "$(tree_git "$tree" rev-parse "$BASE_TAG")" ]; then
+            die "$tree has commits that are not in patches/$p: 'export' them, or use --force to discard"
+        fi
+    fi
+    if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$digest" ] &&
+       [ "$(tree_git "$tree" rev-parse HEAD)" = "$(sed -n 2p "$stamp")" ] &&
+       [ -z "$(tree_git "$tree" status --porcelain --untracked-files=no)" ]; then
+        say "$p: tree already holds patches/$p"
+        return 0
+    fi
+
+    head=$(build_series "$p" | tail -1)
+    # checkout -B only rewrites files that differ, so the build stays incremental.
+    tree_git "$tree" checkout -q -f -B "$BRANCH" "$head"
+    set_cover_description "$p"
+    absorb_src "$p"
+    printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$stamp"
+    say "$p: $tree = $BASE_TAG + $(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD") patches"
+}
+
+# The cover letter's subject and text live in the branch description, which
+# format-patch turns back into 0000-cover-letter.patch on export.
+set_cover_description() {
+    local p=$1 tree cover
+    tree=$(project_tree "$p")
+    cover=$ROOT/patches/$p/0000-cover-letter.patch
+    [ -f "$cover" ] || return 0
+    python3 - "$cover" > "$BUILD/cover-$p.txt" <<'PY'
+import sys, email, email.policy
+msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
+subject = msg['Subject']
+subject = subject.split('] ', 1)[1] if subject.startswith('[') else subject
+body = msg.get_content().split('\n-- \n')[0]
+# drop format-patch's shortlog and diffstat: everything from the first
+# "Name (N):" shortlog header on
+lines = body.rstrip('\n').split('\n')
+out = []
+for line in lines:
+    if line and not line.startswith(' ') and line.rstrip().endswith('):') and '(' in line:
+        break
+    out.append(line)
+print(subject)
+print()
+print('\n'.join(out).rstrip())
+PY
+    tree_git "$tree" config "branch.$BRANCH.description" "$(cat "$BUILD/cover-$p.txt")"
+}
+
+cmd_export() {
+    local p=$1 tree out n
+    tree=$(project_tree "$p")
+    [ "$(tree_git "$tree" symbolic-ref -q --short HEAD)" = "$BRANCH" ] ||
+        die "$tree is not on branch $BRANCH: run 'scripts/series.sh apply $p' first"
+    [ -z "$(tree_git "$tree" status --porcelain --untracked-files=no)" ] ||
+        die "$tree has uncommitted changes: commit them first"
+    n=$(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD")
+    out=$ROOT/patches/$p
+    mkdir -p "$out"
+    rm -f "$out"/[0-9][0-9][0-9][0-9]-*.patch
+    if [ "$n" -gt 0 ]; then
+        if ! tree_git "$tree" config "branch.$BRANCH.description" >/dev/null; then
+            tree_git "$tree" config "branch.$BRANCH.description" \
+                "open hook: let $p open files on QEMU's behalf
+
+Cover letter text: edit it with 'git -C $tree branch --edit-description'."
+        fi
+        tree_git "$tree" format-patch -q --cover-letter --cover-from-description=subject \
+            --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
+            --numbered -o "$out" "$BASE_TAG..HEAD" >/dev/null
+    fi
+
+    # Bring the tree's copies of src/ files back, so src/ never lags.
+    if [ -d "$ROOT/src/$p" ]; then
+        local f rel
+        while IFS= read -r -d '' f; do
+            rel=${f#"$ROOT/src/$p/"}
+            if [ -f "$tree/$rel" ] && ! cmp -s "$tree/$rel" "$f"; then
+                cp "$tree/$rel" "$f"
+                say "$p: updated src/$p/$rel from the tree"
+            fi
+        done < <(find "$ROOT/src/$p" -type f -print0)
+    fi
+    printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
+    say "$p: exported $n patches to patches/$p"
+}
+
+# Applies the committed series to a throwaway worktree and compares src/.
+cmd_check() {
+    local p=$1 tree head wt f rel bad=0
+    tree=$(project_tree "$p")
+    [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
+    head=$(build_series "$p" | tail -1)
+    if [ -d "$ROOT/src/$p" ]; then
+        while IFS= read -r -d '' f; do
+            rel=${f#"$ROOT/src/$p/"}
+            if ! tree_git "$tree" cat-file -e "$head:$rel" 2>/dev/null; then
+                echo "drift: src/$p/$rel is not created by patches/$p"
+                bad=1
+            elif ! tree_git "$tree" show "$head:$rel" | cmp -s - "$f"; then
+                echo "drift: src/$p/$rel differs from what patches/$p creates:"
+                tree_git "$tree" show "$head:$rel" | diff -u --label "patches/$p:$rel" - \
+                    --label "src/$p/$rel" "$f" | head -20 || true
+                bad=1
+            fi
+        done < <(find "$ROOT/src/$p" -type f -print0 | sort -z)
+    fi
+    if [ $bad -ne 0 ]; then
+        echo "fix: 'scripts/series.sh apply $p' folds src/ into the series, then 'scripts/series.sh export $p'"
+        return 1
+    fi
+    say "$p: patches/$p applies and matches src/$p"
+}
+
+# Every commit of the series must build and pass the unit tests on its own.
+# Walks the commits in order in the real build tree, so each step is an
+# incremental build; a commit whose tree id passed before is skipped.
+cmd_bisect() {
+    local p=$1 tree ok commits c tid branch_head
+    [ "$p" = libvirt ] || die "bisect is implemented for libvirt"
+    tree=$(project_tree "$p")
+    ok=$BUILD/bisect-ok-$p
+    touch "$ok"
+    branch_head=$(tree_git "$tree" rev-parse HEAD)
+    mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
+    # The last commit is the tree the full test run builds and tests.
+    unset 'commits[${#commits[@]}-1]' 2>/dev/null || true
+    local failed=0
+    for c in "${commits[@]}"; do
+        tid=$(tree_git "$tree" rev-parse "$c^{tree}")
+        if grep -qx "$tid" "$ok"; then
+            echo "bisect: ok (cached) $(tree_git "$tree" log -1 --format=%s "$c")"
+            continue
+        fi
+        tree_git "$tree" checkout -q --detach "$c"
+        if ninja -C "$LIBVIRT_BUILDDIR" -j"$JOBS" > "$BUILD/bisect-build.log" 2>&1 &&
+           meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
+               --num-processes "$JOBS" > "$BUILD/bisect-test.log" 2>&1; then
+            echo "$tid" >> "$ok"
+            echo "bisect: ok $(tree_git "$tree" log -1 --format=%s "$c")"
+        else
+            echo "bisect: FAILED $(tree_git "$tree" log -1 --format=%s "$c") (logs: $BUILD/bisect-*.log)"
+            grep -E 'error:|FAILED|^[0-9]+/[0-9]+ .*FAIL' "$BUILD/bisect-build.log" "$BUILD/bisect-test.log" | head -20 || true
+            failed=1
+            break
+        fi
+    done
+    tree_git "$tree" checkout -q "$BRANCH"
+    [ "$(tree_git "$tree" rev-parse HEAD)" = "$branch_head" ] || die "bisect left $tree off its branch"
+    return $failed
+}
+
+main() {
+    local cmd=${1:-} p=${2:-}
+    [ -n "$cmd" ] && [ -n "$p" ] || die "usage: $0 apply|export|check|bisect libvirt|qemu"
+    case $cmd in
+    apply) cmd_apply "$p" "${3:-}" ;;
+    export) cmd_export "$p" ;;
+    check) cmd_check "$p" ;;
+    bisect) cmd_bisect "$p" ;;
+    *) die "unknown command '$cmd'" ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,127 @@
+#!/bin/bash
+# The test command: builds what changed and runs every suite of the project,
+# then prints one summary and a final line "N passed, M failed".
+#
+#   - the series: patches/ apply and agree with src/ (drift check)
+#   - this project's own unit tests (standalone build of src/)
+#   - every libvirt patch builds and passes libvirt's unit tests on its own
+#   - libvirt's whole test suite on the patched tree, and its syntax-check
+#   - the E2E scenarios in tests/e2e/ (real virtqemud, virsh and QEMU)
+#
+# usage: scripts/test.sh          (as root, on Debian bookworm)
+# env:   OPENHOOK_SKIP_DEPS=1  don't run scripts/deps.sh first
+#        FUZZ_SECONDS=N        length of each fuzzer run (default 60)
+
+. "$(dirname "$0")/lib.sh"
+set +e
+
+LOGDIR=$BUILD/test-logs
+mkdir -p "$LOGDIR"
+PASSED=0
+FAILED=0
+SUMMARY=()
+
+record() {  # record NAME PASSED FAILED
+    PASSED=$((PASSED + $2))
+    FAILED=$((FAILED + $3))
+    SUMMARY+=("$(printf '%-34s %5d passed, %3d failed' "$1" "$2" "$3")")
+    printf '==> %s: %d passed, %d failed\n' "$1" "$2" "$3"
+}
+
+# step NAME COMMAND...: a step that is one test on its own.
+step() {
+    local name=$1; shift
+    printf '==> %s\n' "$name"
+    if "$@" > "$LOGDIR/$name.log" 2>&1; then
+        record "$name" 1 0
+    else
+        tail -25 "$LOGDIR/$name.log"
+        record "$name" 0 1
+        return 1
+    fi
+}
+
+# meson_counts BUILDDIR: "passed failed" from meson's last test log.
+meson_counts() {
+    /usr/bin/python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "SKIP", "EXPECTEDFAIL"):
+        ok += 1
+    else:
+        bad += 1
+        print("FAILED:", json.loads(line)["name"], r, file=sys.stderr)
+print(ok, bad)
+PY
+}
+
+# tail_counts LOG: "passed failed" from the last "N passed, M failed" line;
+# a log without one counts as one failure.
+tail_counts() {
+    local line
+    line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+    if [ -z "$line" ]; then
+        echo "0 1"
+    else
+        awk '{print $1, $3}' <<<"$line"
+    fi
+}
+
+main() {
+    local start=$SECONDS c
+
+    if [ "${OPENHOOK_SKIP_DEPS:-0}" != 1 ]; then
+        step deps "$ROOT/scripts/deps.sh" || return
+    fi
+    step fetch-sources "$ROOT/scripts/fetch-sources.sh" || return
+    step series-check-libvirt "$ROOT/scripts/series.sh" check libvirt
+    step series-check-qemu "$ROOT/scripts/series.sh" check qemu
+    step series-apply-libvirt "$ROOT/scripts/series.sh" apply libvirt || return
+    step series-apply-qemu "$ROOT/scripts/series.sh" apply qemu || return
+    step build-libvirt "$ROOT/scripts/build-libvirt.sh" || return
+    step build-qemu "$ROOT/scripts/build-qemu.sh" tools system || return
+
+    # This project's own unit tests (standalone build of the src/ modules).
+    printf '==> openhook unit tests\n'
+    "$ROOT/tests/unit/run-all.sh" > "$LOGDIR/openhook-unit.log" 2>&1
+    c=$(tail_counts "$LOGDIR/openhook-unit.log")
+    [ "${c% *}" -gt 0 ] || c="${c% *} $((${c#* } + 1))"   # an empty suite is a failure
+    [ "${c#* }" = 0 ] || grep -E 'FAIL|not ok|ERROR' "$LOGDIR/openhook-unit.log" | head -20
+    record "openhook unit tests" $c
+
+    # Each libvirt patch on its own (the last one is the tree tested below).
+    printf '==> libvirt series bisectability\n'
+    "$ROOT/scripts/series.sh" bisect libvirt > "$LOGDIR/bisect.log" 2>&1
+    record "libvirt patches build+test alone" \
+        "$(grep -c '^bisect: ok' "$LOGDIR/bisect.log")" "$(grep -c '^bisect: FAILED' "$LOGDIR/bisect.log")"
+    grep '^bisect: FAILED' -A20 "$LOGDIR/bisect.log"
+
+    printf '==> libvirt test suite\n'
+    meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
+        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/libvirt-tests.log" 2>&1
+    record "libvirt test suite" $(meson_counts "$LIBVIRT_BUILDDIR")
+
+    printf '==> libvirt syntax-check\n'
+    meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --suite syntax-check \
+        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/syntax-check.log" 2>&1
+    record "libvirt syntax-check" $(meson_counts "$LIBVIRT_BUILDDIR")
+
+    local s
+    for s in "$ROOT"/tests/e2e/[a-z]*.sh; do
+        [ "$(basename "$s")" = lib.sh ] && continue
+        printf '==> e2e %s\n' "$(basename "$s" .sh)"
+        "$s" > "$LOGDIR/e2e-$(basename "$s" .sh).log" 2>&1
+        c=$(tail_counts "$LOGDIR/e2e-$(basename "$s" .sh).log")
+        [ "${c#* }" = 0 ] || grep -E '^not ok|^#' "$LOGDIR/e2e-$(basename "$s" .sh).log" | head -30
+        record "e2e $(basename "$s" .sh)" $c
+    done
+
+    printf '\n==> summary (%d s; logs in %s)\n' $((SECONDS - start)) "$LOGDIR"
+    printf '    %s\n' "${SUMMARY[@]}"
+}
+
+main
+printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+[ "$FAILED" -eq 0 ]

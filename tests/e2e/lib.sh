@@ -1,0 +1,224 @@
+# shellcheck shell=bash
+# E2E harness: the patched, source-built virtqemud/virtlogd/virsh from the
+# libvirt build tree, QEMU built from the patched tree, real qcow2 chains.
+# Source it from a scenario script.  See ../shared/design/e2e-environment.md
+# for why each step is here.
+
+set -euo pipefail
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$E2E_LIB_DIR/../../scripts/lib.sh"
+
+# Guests' files live where the libvirt-qemu user can reach them whatever the
+# permissions of the checkout's parents are.
+E2E_DIR=${E2E_DIR:-/var/tmp/openhook-e2e}
+E2E_LOGS=$E2E_DIR/logs
+E2E_BIN=$E2E_DIR/bin
+
+VIRSH_BIN=$LIBVIRT_BUILDDIR/tools/virsh
+VIRTQEMUD=$LIBVIRT_BUILDDIR/src/virtqemud
+VIRTLOGD=$LIBVIRT_BUILDDIR/src/virtlogd
+QEMU_IMG=$QEMU_TOOLS_BUILDDIR/qemu-img
+QEMU_IO=$QEMU_TOOLS_BUILDDIR/qemu-io
+# libvirt execs QEMU as libvirt-qemu, which may not traverse the checkout, so
+# the emulator is run from a copy in $E2E_BIN.
+E2E_EMULATOR=$E2E_BIN/qemu-system-x86_64
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_SCENARIO=${E2E_SCENARIO:-$(basename "$0" .sh)}
+
+virsh() { "$VIRSH_BIN" -q -c qemu:///system "$@"; }
+
+ok() {
+    E2E_PASSED=$((E2E_PASSED + 1))
+    printf 'ok %d - %s: %s\n' $((E2E_PASSED + E2E_FAILED)) "$E2E_SCENARIO" "$*"
+}
+
+not_ok() {
+    E2E_FAILED=$((E2E_FAILED + 1))
+    printf 'not ok %d - %s: %s\n' $((E2E_PASSED + E2E_FAILED)) "$E2E_SCENARIO" "$*"
+}
+
+# check DESCRIPTION COMMAND...: runs COMMAND, records the outcome, and shows
+# COMMAND's output when it fails.
+check() {
+    local desc=$1 out; shift
+    if out=$("$@" 2>&1); then
+        ok "$desc"
+    else
+        not_ok "$desc"
+        printf '#   %s\n' "$@" >&2
+        printf '%s\n' "$out" | sed 's/^/#   | /' >&2
+    fi
+}
+
+# check_eq DESCRIPTION EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1"
+        printf '#   expected: %s\n#   actual:   %s\n' "$2" "$3" >&2
+    fi
+}
+
+e2e_summary() {
+    printf '# %s: %d passed, %d failed\n' "$E2E_SCENARIO" "$E2E_PASSED" "$E2E_FAILED"
+    [ "$E2E_FAILED" -eq 0 ]
+}
+
+# --- host and daemons ----------------------------------------------------
+
+e2e_require() {
+    local f
+    for f in "$VIRSH_BIN" "$VIRTQEMUD" "$VIRTLOGD" "$QEMU_IMG" "$QEMU_IO" \
+             "$QEMU_SYS_BUILDDIR/qemu-system-x86_64"; do
+        [ -x "$f" ] || die "$f is missing: run scripts/build.sh first"
+    done
+    getent passwd libvirt-qemu >/dev/null || die "no libvirt-qemu user: run scripts/deps.sh"
+    if [ -f /run/virtqemud.pid ] && kill -0 "$(cat /run/virtqemud.pid)" 2>/dev/null; then
+        die "a virtqemud is already running (pid $(cat /run/virtqemud.pid)): only one stack can run per host"
+    fi
+}
+
+e2e_install_emulator() {
+    mkdir -p "$E2E_BIN"
+    chmod 0755 "$E2E_DIR" "$E2E_BIN"
+    if ! cmp -s "$QEMU_SYS_BUILDDIR/qemu-system-x86_64" "$E2E_EMULATOR"; then
+        install -m 0755 "$QEMU_SYS_BUILDDIR/qemu-system-x86_64" "$E2E_EMULATOR"
+    fi
+}
+
+e2e_daemons_up() {
+    e2e_require
+    mkdir -p "$E2E_DIR" "$E2E_LOGS" /etc/libvirt /var/log/libvirt
+    e2e_install_emulator
+    # An empty qemu.conf means libvirt's defaults: mount namespace, DAC,
+    # stdio through virtlogd.  Scenarios that need options write their own.
+    if [ -n "${E2E_QEMU_CONF:-}" ]; then
+        printf '%s\n' "$E2E_QEMU_CONF" > /etc/libvirt/qemu.conf
+    else
+        rm -f /etc/libvirt/qemu.conf
+    fi
+    cat > "$E2E_DIR/virtqemud.conf" <<EOF
+log_filters="1:qemu 1:libvirt 3:object 3:json 3:event 1:util 1:security 3:rpc"
+log_outputs="1:file:$E2E_LOGS/virtqemud-debug.log 3:file:$E2E_LOGS/virtqemud.log"
+EOF
+    "$VIRTLOGD" -d
+    "$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf"
+    local i
+    for i in $(seq 100); do
+        [ -S /run/libvirt/virtqemud-sock ] && virsh version >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "virtqemud did not come up (log: $E2E_LOGS/virtqemud.log)"
+}
+
+e2e_daemons_down() {
+    local d p pid
+    if [ -S /run/libvirt/virtqemud-sock ]; then
+        for d in $(virsh list --name 2>/dev/null); do virsh destroy "$d" >/dev/null 2>&1 || true; done
+        for d in $(virsh list --all --name 2>/dev/null); do
+            virsh undefine "$d" --snapshots-metadata --checkpoints-metadata \
+                --managed-save --nvram >/dev/null 2>&1 || true
+        done
+    fi
+    for p in /run/virtqemud.pid /run/virtlogd.pid; do
+        [ -f "$p" ] || continue
+        pid=$(cat "$p")
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
+    # libvirt removes the per-VM groups but leaves their empty parents.
+    rmdir /sys/fs/cgroup/*/machine /sys/fs/cgroup/machine 2>/dev/null || true
+    rm -f /etc/libvirt/qemu.conf
+}
+
+# --- images and domains --------------------------------------------------
+
+# e2e_mkchain DIR FORMAT NAME...: NAME[0] is the base; each next image has the
+# previous one as backing file; layer i holds the byte pattern 0x11*(i+1) at
+# offset i MiB, so that a broken chain shows in the data.
+e2e_mkchain() {
+    local dir=$1 fmt=$2; shift 2
+    local prev="" i=0 name
+    mkdir -p "$dir"
+    for name in "$@"; do
+        if [ -z "$prev" ]; then
+            "$QEMU_IMG" create -q -f "$fmt" "$dir/$name" 64M
+        else
+            "$QEMU_IMG" create -q -f "$fmt" -b "$dir/$prev" -F "$fmt" "$dir/$name"
+        fi
+        "$QEMU_IO" -f "$fmt" -c "write -P $((0x11 * (i + 1))) ${i}M 1M" "$dir/$name" >/dev/null
+        prev=$name
+        i=$((i + 1))
+    done
+}
+
+# e2e_domain_xml NAME DISK_PATH [EXTRA_DEVICES]: a diskful guest with no OS
+# that stays in SeaBIOS; its disk is on virtio-scsi so detach needs no guest.
+e2e_domain_xml() {
+    local name=$1 disk=$2 extra=${3:-}
+    cat <<EOF
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
+  <devices>
+    <emulator>$E2E_EMULATOR</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$disk'/>
+      <target dev='sda' bus='scsi'/>
+    </disk>
+    <controller type='scsi' model='virtio-scsi'/>
+    $extra
+    <serial type='pty'/>
+    <console type='pty'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}
+
+# e2e_chain DOMAIN TARGET: the disk's chain from virsh dumpxml, top first,
+# one path per line.
+e2e_chain() {
+    virsh dumpxml "$1" | /usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+target = sys.argv[1]
+dom = ET.parse(sys.stdin)
+for disk in dom.findall("./devices/disk"):
+    if disk.find("target").get("dev") != target:
+        continue
+    node = disk
+    while node is not None:
+        src = node.find("source")
+        if src is None:
+            break
+        print(src.get("file") or src.get("dev") or src.get("name"))
+        node = node.find("backingStore")
+' "$2"
+}
+
+# The QEMU pid of a running domain.
+e2e_qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
+
+# Paths of the regular files QEMU holds open, sorted.
+e2e_qemu_files() {
+    local pid=$1 fd
+    for fd in /proc/"$pid"/fd/*; do
+        fd=$(readlink "$fd" 2>/dev/null) || continue
+        case $fd in /*) [ -f "$fd" ] && echo "$fd" ;; esac
+    done | sort -u
+}
+
+e2e_wait_gone() {
+    local pid=$1
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    return 1
+}
