@@ -1,0 +1,89 @@
+/*
+ * viropenhookbroker.h: open-hook broker: decisions and per-connection server
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "viropenhookwhitelist.h"
+
+/*
+ * Decide one OPEN request of @wl's guest and perform it: normalise the
+ * path, validate the flags, look the path up, open the entry's
+ * canonical path (never the guest's bytes) with openat2 and check the
+ * file's identity. Emits exactly one VIR_OPENHOOK_EVENT_OPEN event.
+ *
+ * Returns the fd (close-on-exec, to be sent and then closed by the
+ * caller) with *@handle set, or -errno.
+ */
+int virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
+                          const char *path,
+                          size_t pathlen,
+                          int flags,
+                          unsigned int mode,
+                          uint64_t *handle);
+
+typedef struct _virOpenHookBrokerConn virOpenHookBrokerConn;
+
+/*
+ * Serve the guest of @wl on @sock, a connected SOCK_SEQPACKET socket.
+ * Takes ownership of @sock and makes it non-blocking; takes a
+ * reference on @wl. Nothing is read until the caller reports events.
+ */
+virOpenHookBrokerConn *virOpenHookBrokerConnNew(virOpenHookWhitelist *wl,
+                                                int sock);
+void virOpenHookBrokerConnFree(virOpenHookBrokerConn *conn);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookBrokerConn, virOpenHookBrokerConnFree);
+
+/* Default VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING; call before HELLO. */
+void virOpenHookBrokerConnSetMaxOutstanding(virOpenHookBrokerConn *conn,
+                                            unsigned int max);
+
+int virOpenHookBrokerConnGetFD(virOpenHookBrokerConn *conn);
+
+/* The conditions to poll for next: G_IO_IN unless the reply queue is
+ * full, G_IO_OUT while replies are queued, 0 once closed. */
+GIOCondition virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn);
+
+/*
+ * Process what the poller reported: read and answer the requests that
+ * are ready (a bounded number per call, so one guest cannot starve an
+ * event loop) and flush queued replies. Never blocks.
+ *
+ * Returns false once the connection is closed (by the peer, or
+ * dropped after malformed input); the caller then frees it.
+ */
+bool virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
+                                   GIOCondition revents);
+
+bool virOpenHookBrokerConnIsClosed(virOpenHookBrokerConn *conn);
+virOpenHookReason virOpenHookBrokerConnGetCloseReason(virOpenHookBrokerConn *conn);
+
+typedef void (*virOpenHookBrokerConnClosedFunc)(virOpenHookBrokerConn *conn,
+                                                void *opaque);
+
+/*
+ * A GSource that dispatches @conn; attach it to the guest's event
+ * thread context. When the connection closes, @closed is called (it
+ * may free @conn) and the source removes itself.
+ */
+GSource *virOpenHookBrokerConnCreateSource(virOpenHookBrokerConn *conn,
+                                           virOpenHookBrokerConnClosedFunc closed,
+                                           void *opaque);

@@ -1,0 +1,176 @@
+/*
+ * viropenhookopen.c: open-hook flag policy and race-free kernel open
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+#include "viropenhookopen.h"
+#include "viropenhookproto.h"
+
+static const char *const virOpenHookAccessNames[] = {
+    "ro",
+    "rw",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(virOpenHookAccessNames) == VIR_OPENHOOK_ACCESS_LAST);
+
+
+const char *
+virOpenHookAccessToString(virOpenHookAccess access)
+{
+    if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST)
+        return "unknown";
+    return virOpenHookAccessNames[access];
+}
+
+
+/* O_PATH, O_TMPFILE, O_DIRECTORY, O_ASYNC and anything unknown are
+ * absent on purpose: none of them yields an image the guest may use. */
+const int virOpenHookAllowedFlags =
+    O_ACCMODE | O_CLOEXEC | O_DIRECT | O_DSYNC | O_SYNC | O_NONBLOCK |
+    O_LARGEFILE | O_NOATIME | O_NOCTTY | O_NOFOLLOW | O_APPEND |
+    O_CREAT | O_EXCL | O_TRUNC;
+
+#define VIR_OPENHOOK_CREATE_FLAGS (O_CREAT | O_EXCL | O_TRUNC)
+
+
+virOpenHookReason
+virOpenHookFlagsValidate(int flags,
+                         unsigned int mode,
+                         bool *write,
+                         bool *create)
+{
+    int acc = flags & O_ACCMODE;
+
+    *write = false;
+    *create = false;
+
+    if (flags & ~virOpenHookAllowedFlags)
+        return VIR_OPENHOOK_REASON_BAD_FLAGS;
+    if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR)
+        return VIR_OPENHOOK_REASON_BAD_FLAGS;
+    if (acc == O_RDONLY && (flags & O_TRUNC))
+        return VIR_OPENHOOK_REASON_BAD_FLAGS;
+    if ((flags & O_CREAT) && (mode & ~07777))
+        return VIR_OPENHOOK_REASON_BAD_FLAGS;
+
+    *write = acc != O_RDONLY;
+    *create = (flags & VIR_OPENHOOK_CREATE_FLAGS) != 0;
+    return VIR_OPENHOOK_REASON_NONE;
+}
+
+
+virOpenHookReason
+virOpenHookFlagsCheckAccess(int flags,
+                            virOpenHookAccess access,
+                            bool allowCreate)
+{
+    bool write;
+    bool create;
+    virOpenHookReason reason;
+
+    if ((reason = virOpenHookFlagsValidate(flags, 0, &write, &create)))
+        return reason;
+    if (write && access != VIR_OPENHOOK_ACCESS_RW)
+        return VIR_OPENHOOK_REASON_READ_ONLY;
+    if (create && (!allowCreate || access != VIR_OPENHOOK_ACCESS_RW))
+        return VIR_OPENHOOK_REASON_NO_CREATE;
+    return VIR_OPENHOOK_REASON_NONE;
+}
+
+
+int
+virOpenHookSafeOpen(const char *path,
+                    int flags,
+                    unsigned int mode,
+                    bool followSymlinks,
+                    struct stat *st,
+                    virOpenHookReason *reason)
+{
+    struct open_how how;
+    int fd;
+
+    memset(&how, 0, sizeof(how));
+    how.flags = (flags & ~O_TRUNC) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    if (flags & O_CREAT)
+        how.mode = mode & 0666;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    if (!followSymlinks)
+        how.resolve |= RESOLVE_NO_SYMLINKS;
+
+    *reason = VIR_OPENHOOK_REASON_NONE;
+
+    do {
+        fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    } while (fd < 0 && errno == EINTR);
+
+    if (fd < 0) {
+        int err = errno;
+
+        /* ELOOP is what RESOLVE_NO_{SYMLINKS,MAGICLINKS} report. */
+        *reason = err == ELOOP ? VIR_OPENHOOK_REASON_SYMLINK :
+                                 VIR_OPENHOOK_REASON_OPEN_FAILED;
+        return err == ELOOP ? -EACCES : -err;
+    }
+
+    if (fstat(fd, st) < 0) {
+        int err = errno;
+
+        virOpenHookCloseFD(&fd);
+        *reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+        return -err;
+    }
+
+    if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
+        virOpenHookCloseFD(&fd);
+        *reason = VIR_OPENHOOK_REASON_FILE_TYPE;
+        return -EACCES;
+    }
+
+    return fd;
+}
+
+
+int
+virOpenHookSafeOpenFinish(int fd,
+                          int flags)
+{
+    if (flags & O_TRUNC) {
+        int rc;
+
+        do {
+            rc = ftruncate(fd, 0);
+        } while (rc < 0 && errno == EINTR);
+        if (rc < 0)
+            return -errno;
+    }
+
+    if (!(flags & O_NONBLOCK)) {
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+            return -errno;
+    }
+
+    return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * viropenhookopen.h: open-hook flag policy and race-free kernel open
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "viropenhookevent.h"
+
+typedef enum {
+    VIR_OPENHOOK_ACCESS_RO = 0,
+    VIR_OPENHOOK_ACCESS_RW,
+
+    VIR_OPENHOOK_ACCESS_LAST
+} virOpenHookAccess;
+
+const char *virOpenHookAccessToString(virOpenHookAccess access);
+
+/* The explicit list of open(2) flags a guest may pass at all. */
+extern const int virOpenHookAllowedFlags;
+
+/* Check @flags and @mode for well-formedness (unknown or forbidden bits:
+ * VIR_OPENHOOK_REASON_BAD_FLAGS, which is never overridden by the
+ * permissive mode). Sets *@write when the open needs write access and
+ * *@create when it needs an entry that allows creation. */
+virOpenHookReason
+virOpenHookFlagsValidate(int flags,
+                         unsigned int mode,
+                         bool *write,
+                         bool *create);
+
+/* Policy check of a validated request against an entry's rights. */
+virOpenHookReason
+virOpenHookFlagsCheckAccess(int flags,
+                            virOpenHookAccess access,
+                            bool allowCreate);
+
+/*
+ * Open @path with openat2(2). Magic links (/proc/self/fd/N, ...) are
+ * never followed; other symlinks are followed only if @followSymlinks.
+ * The file is opened O_NONBLOCK|O_NOCTTY|O_CLOEXEC so that a FIFO or a
+ * tty can never block or become the controlling terminal, and without
+ * O_TRUNC so that nothing is destroyed before the caller verified the
+ * identity: call virOpenHookSafeOpenFinish() after that check.
+ *
+ * Anything but a regular file or block device is closed again and
+ * refused with -EACCES and VIR_OPENHOOK_REASON_FILE_TYPE.
+ *
+ * Returns the fd, or -errno with *@reason set. *@st is the fstat of
+ * the returned fd.
+ */
+int
+virOpenHookSafeOpen(const char *path,
+                    int flags,
+                    unsigned int mode,
+                    bool followSymlinks,
+                    struct stat *st,
+                    virOpenHookReason *reason);
+
+/* Apply what virOpenHookSafeOpen() deferred: O_TRUNC (as ftruncate)
+ * and clearing O_NONBLOCK if it was not requested. Returns 0 or -errno. */
+int
+virOpenHookSafeOpenFinish(int fd,
+                          int flags);

@@ -1,0 +1,791 @@
+/*
+ * viropenhookwhitelist.c: per-guest allowlist of files the open hook may grant
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "viropenhookwhitelist.h"
+#include "viropenhookpath.h"
+#include "viropenhookproto.h"
+
+static const char *const virOpenHookModeNames[] = {
+    "enforce",
+    "permissive",
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(virOpenHookModeNames) == VIR_OPENHOOK_MODE_LAST);
+
+/* Entries are reached through the tables (under wl->lock) and through
+ * tickets and handles. Their strings never change after creation, so a
+ * holder of a reference may read them without the lock; every other
+ * field is protected by wl->lock. */
+struct _virOpenHookEntry {
+    gint refs;
+    char *canonical;
+    char *origin;
+    GPtrArray *aliases;       /* alias keys in wl->aliases */
+
+    virOpenHookAccess access;
+    bool create;
+    bool listed;              /* false: removed, maybe draining */
+    bool bound;
+    dev_t dev;
+    ino_t ino;
+    unsigned int users;
+    unsigned int nheld;
+};
+
+typedef struct {
+    uint64_t id;              /* key of wl->handles: must stay first */
+    virOpenHookEntry *entry;  /* NULL for permissive unlisted grants */
+} virOpenHookHandle;
+
+struct _virOpenHookWhitelist {
+    gint refs;
+    GMutex lock;
+    char *guest;
+    virOpenHookMode mode;
+    unsigned int maxFds;
+    unsigned int nheld;
+    uint64_t nextHandle;
+
+    GHashTable *entries;      /* canonical path -> entry (a reference) */
+    GHashTable *aliases;      /* alias path -> entry (borrowed) */
+    GHashTable *handles;      /* &handle->id -> handle */
+
+    virOpenHookEventFunc cb;
+    void *cbOpaque;
+};
+
+
+const char *
+virOpenHookModeToString(virOpenHookMode mode)
+{
+    if ((unsigned int)mode >= VIR_OPENHOOK_MODE_LAST)
+        return "unknown";
+    return virOpenHookModeNames[mode];
+}
+
+
+static virOpenHookEntry *
+virOpenHookEntryRef(virOpenHookEntry *entry)
+{
+    g_atomic_int_inc(&entry->refs);
+    return entry;
+}
+
+
+static void
+virOpenHookEntryUnref(virOpenHookEntry *entry)
+{
+    if (!entry || !g_atomic_int_dec_and_test(&entry->refs))
+        return;
+    g_free(entry->canonical);
+    g_free(entry->origin);
+    g_ptr_array_unref(entry->aliases);
+    g_free(entry);
+}
+
+
+static void
+virOpenHookHandleFree(void *opaque)
+{
+    virOpenHookHandle *h = opaque;
+
+    virOpenHookEntryUnref(h->entry);
+    g_free(h);
+}
+
+
+void
+virOpenHookEntryInfoClear(virOpenHookEntryInfo *info)
+{
+    g_clear_pointer(&info->canonical, g_free);
+    g_clear_pointer(&info->origin, g_free);
+}
+
+
+virOpenHookWhitelist *
+virOpenHookWhitelistNew(const char *guest)
+{
+    virOpenHookWhitelist *wl = g_new0(virOpenHookWhitelist, 1);
+
+    wl->refs = 1;
+    g_mutex_init(&wl->lock);
+    wl->guest = g_strdup(guest);
+    wl->mode = VIR_OPENHOOK_MODE_ENFORCE;
+    wl->maxFds = VIR_OPENHOOK_DEFAULT_MAX_FDS;
+    wl->nextHandle = 1;
+    wl->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) virOpenHookEntryUnref);
+    wl->aliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    wl->handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                        virOpenHookHandleFree);
+    return wl;
+}
+
+
+virOpenHookWhitelist *
+virOpenHookWhitelistRef(virOpenHookWhitelist *wl)
+{
+    g_atomic_int_inc(&wl->refs);
+    return wl;
+}
+
+
+void
+virOpenHookWhitelistUnref(virOpenHookWhitelist *wl)
+{
+    if (!wl || !g_atomic_int_dec_and_test(&wl->refs))
+        return;
+    g_hash_table_unref(wl->handles);
+    g_hash_table_unref(wl->aliases);
+    g_hash_table_unref(wl->entries);
+    g_free(wl->guest);
+    g_mutex_clear(&wl->lock);
+    g_free(wl);
+}
+
+
+const char *
+virOpenHookWhitelistGetGuest(virOpenHookWhitelist *wl)
+{
+    return wl->guest;
+}
+
+
+void
+virOpenHookWhitelistSetMode(virOpenHookWhitelist *wl,
+                            virOpenHookMode mode)
+{
+    g_mutex_lock(&wl->lock);
+    wl->mode = mode;
+    g_mutex_unlock(&wl->lock);
+}
+
+
+virOpenHookMode
+virOpenHookWhitelistGetMode(virOpenHookWhitelist *wl)
+{
+    virOpenHookMode mode;
+
+    g_mutex_lock(&wl->lock);
+    mode = wl->mode;
+    g_mutex_unlock(&wl->lock);
+    return mode;
+}
+
+
+void
+virOpenHookWhitelistSetMaxFds(virOpenHookWhitelist *wl,
+                              unsigned int maxfds)
+{
+    g_mutex_lock(&wl->lock);
+    wl->maxFds = maxfds;
+    g_mutex_unlock(&wl->lock);
+}
+
+
+unsigned int
+virOpenHookWhitelistGetMaxFds(virOpenHookWhitelist *wl)
+{
+    unsigned int ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->maxFds;
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+void
+virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
+                                     virOpenHookEventFunc cb,
+                                     void *opaque)
+{
+    g_mutex_lock(&wl->lock);
+    wl->cb = cb;
+    wl->cbOpaque = opaque;
+    g_mutex_unlock(&wl->lock);
+}
+
+
+void
+virOpenHookWhitelistEmit(virOpenHookWhitelist *wl,
+                         virOpenHookEvent *ev)
+{
+    virOpenHookEventFunc cb;
+    void *opaque;
+
+    g_mutex_lock(&wl->lock);
+    cb = wl->cb;
+    opaque = wl->cbOpaque;
+    g_mutex_unlock(&wl->lock);
+
+    ev->guest = wl->guest;
+    if (cb)
+        cb(ev, opaque);
+}
+
+
+static void
+virOpenHookWhitelistEmitDrained(virOpenHookWhitelist *wl,
+                                virOpenHookEntry *entry)
+{
+    virOpenHookEvent ev = {
+        .type = VIR_OPENHOOK_EVENT_DRAINED,
+        .path = entry->canonical,
+        .canonical = entry->canonical,
+        .origin = entry->origin,
+    };
+
+    virOpenHookWhitelistEmit(wl, &ev);
+}
+
+
+/* Resolve a trusted path to the name the kernel knows the object by:
+ * open it (following symlinks) and read back /proc/self/fd/N. */
+static char *
+virOpenHookResolveFD(int fd,
+                     char **errmsg)
+{
+    g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *target = NULL;
+
+    if (!(target = g_file_read_link(link, &err))) {
+        *errmsg = g_strdup_printf("cannot resolve %s: %s", link, err->message);
+        return NULL;
+    }
+    if (target[0] != '/' || g_str_has_suffix(target, " (deleted)")) {
+        *errmsg = g_strdup_printf("'%s' is not a usable path", target);
+        return NULL;
+    }
+    return g_steal_pointer(&target);
+}
+
+
+static int
+virOpenHookResolveNew(const char *path,
+                      char **canonical,
+                      char **errmsg)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *dirpath = NULL;
+    int fd;
+
+    if (g_str_equal(base, ".") || g_str_equal(base, "..") ||
+        g_str_equal(base, "/")) {
+        *errmsg = g_strdup_printf("'%s' does not name a file", path);
+        return -EINVAL;
+    }
+    if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int err = errno;
+        *errmsg = g_strdup_printf("cannot open directory '%s': %s",
+                                  dir, g_strerror(err));
+        return -err;
+    }
+    dirpath = virOpenHookResolveFD(fd, errmsg);
+    virOpenHookCloseFD(&fd);
+    if (!dirpath)
+        return -EINVAL;
+
+    if (g_str_equal(dirpath, "/"))
+        *canonical = g_strdup_printf("/%s", base);
+    else
+        *canonical = g_strdup_printf("%s/%s", dirpath, base);
+    return 0;
+}
+
+
+static int
+virOpenHookResolve(const char *path,
+                   bool create,
+                   char **canonical,
+                   bool *bound,
+                   struct stat *st,
+                   char **errmsg)
+{
+    int fd;
+
+    *bound = false;
+
+    if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0) {
+        int err = errno;
+
+        if (err == ENOENT && create)
+            return virOpenHookResolveNew(path, canonical, errmsg);
+        *errmsg = g_strdup_printf("cannot open '%s': %s", path, g_strerror(err));
+        return -err;
+    }
+
+    if (fstat(fd, st) < 0) {
+        int err = errno;
+        virOpenHookCloseFD(&fd);
+        *errmsg = g_strdup_printf("cannot stat '%s': %s", path, g_strerror(err));
+        return -err;
+    }
+    if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
+        virOpenHookCloseFD(&fd);
+        *errmsg = g_strdup_printf("'%s' is not a regular file or block device",
+                                  path);
+        return -EINVAL;
+    }
+
+    *canonical = virOpenHookResolveFD(fd, errmsg);
+    virOpenHookCloseFD(&fd);
+    if (!*canonical)
+        return -EINVAL;
+    *bound = true;
+    return 0;
+}
+
+
+/* Find the entry for a normalised path, by canonical name or alias. */
+static virOpenHookEntry *
+virOpenHookWhitelistFind(virOpenHookWhitelist *wl,
+                         const char *normpath)
+{
+    virOpenHookEntry *entry;
+
+    if ((entry = g_hash_table_lookup(wl->entries, normpath)))
+        return entry;
+    return g_hash_table_lookup(wl->aliases, normpath);
+}
+
+
+static void
+virOpenHookWhitelistAddAlias(virOpenHookWhitelist *wl,
+                             virOpenHookEntry *entry,
+                             const char *alias)
+{
+    virOpenHookEntry *old = g_hash_table_lookup(wl->aliases, alias);
+
+    if (old == entry)
+        return;
+    /* The symlink now points elsewhere: the newest resolution wins. */
+    if (old) {
+        size_t i;
+
+        for (i = 0; i < old->aliases->len; i++) {
+            if (g_str_equal(g_ptr_array_index(old->aliases, i), alias)) {
+                g_ptr_array_remove_index_fast(old->aliases, i);
+                break;
+            }
+        }
+    }
+    g_hash_table_insert(wl->aliases, g_strdup(alias), entry);
+    g_ptr_array_add(entry->aliases, g_strdup(alias));
+}
+
+
+static char *
+virOpenHookNormalizeString(const char *path,
+                           char **errmsg)
+{
+    char *norm = NULL;
+    virOpenHookPathError perr;
+
+    if ((perr = virOpenHookPathNormalize(path, strlen(path), &norm))) {
+        *errmsg = g_strdup_printf("invalid path '%s': %s", path,
+                                  virOpenHookPathErrorToString(perr));
+        return NULL;
+    }
+    return norm;
+}
+
+
+int
+virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
+                        const char *path,
+                        virOpenHookAccess access,
+                        unsigned int flags,
+                        const char *origin,
+                        char **errmsg)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *norm = NULL;
+    g_autofree char *canonical = NULL;
+    bool create = !!(flags & VIR_OPENHOOK_ENTRY_CREATE);
+    virOpenHookEntry *entry;
+    struct stat st;
+    bool bound;
+    int ret;
+
+    if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST ||
+        (flags & ~VIR_OPENHOOK_ENTRY_CREATE)) {
+        msg = g_strdup("invalid access or flags");
+        ret = -EINVAL;
+        goto cleanup;
+    }
+    if (!(norm = virOpenHookNormalizeString(path, &msg))) {
+        ret = -EINVAL;
+        goto cleanup;
+    }
+    if ((ret = virOpenHookResolve(norm, create, &canonical, &bound, &st, &msg)) < 0)
+        goto cleanup;
+
+    g_mutex_lock(&wl->lock);
+    if (!(entry = g_hash_table_lookup(wl->entries, canonical))) {
+        entry = g_new0(virOpenHookEntry, 1);
+        entry->refs = 1;
+        entry->canonical = g_steal_pointer(&canonical);
+        entry->origin = g_strdup(origin);
+        entry->aliases = g_ptr_array_new_with_free_func(g_free);
+        entry->access = access;
+        entry->listed = true;
+        g_hash_table_insert(wl->entries, entry->canonical, entry);
+    } else if (access == VIR_OPENHOOK_ACCESS_RW) {
+        entry->access = VIR_OPENHOOK_ACCESS_RW;
+    }
+    entry->users++;
+    entry->create |= create;
+    if (bound) {
+        entry->bound = true;
+        entry->dev = st.st_dev;
+        entry->ino = st.st_ino;
+    }
+    if (!g_str_equal(norm, entry->canonical))
+        virOpenHookWhitelistAddAlias(wl, entry, norm);
+    g_mutex_unlock(&wl->lock);
+    ret = 0;
+
+ cleanup:
+    if (errmsg)
+        *errmsg = g_steal_pointer(&msg);
+    return ret;
+}
+
+
+int
+virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
+                           const char *path)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *norm = NULL;
+    virOpenHookEntry *entry;
+    virOpenHookEntry *drained = NULL;
+    size_t i;
+
+    if (!(norm = virOpenHookNormalizeString(path, &msg)))
+        return -ENOENT;
+
+    g_mutex_lock(&wl->lock);
+    if (!(entry = virOpenHookWhitelistFind(wl, norm))) {
+        g_mutex_unlock(&wl->lock);
+        return -ENOENT;
+    }
+    if (--entry->users == 0) {
+        /* Stop granting now; the guest's fds drain on their own. */
+        entry->listed = false;
+        for (i = 0; i < entry->aliases->len; i++)
+            g_hash_table_remove(wl->aliases, g_ptr_array_index(entry->aliases, i));
+        g_ptr_array_set_size(entry->aliases, 0);
+        virOpenHookEntryRef(entry);
+        g_hash_table_remove(wl->entries, entry->canonical);
+        if (entry->nheld == 0)
+            drained = virOpenHookEntryRef(entry);
+        virOpenHookEntryUnref(entry);
+    }
+    g_mutex_unlock(&wl->lock);
+
+    if (drained) {
+        virOpenHookWhitelistEmitDrained(wl, drained);
+        virOpenHookEntryUnref(drained);
+    }
+    return 0;
+}
+
+
+int
+virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
+                              const char *path,
+                              virOpenHookAccess access)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *norm = NULL;
+    virOpenHookEntry *entry;
+
+    if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST)
+        return -EINVAL;
+    if (!(norm = virOpenHookNormalizeString(path, &msg)))
+        return -ENOENT;
+
+    g_mutex_lock(&wl->lock);
+    if ((entry = virOpenHookWhitelistFind(wl, norm)))
+        entry->access = access;
+    g_mutex_unlock(&wl->lock);
+    return entry ? 0 : -ENOENT;
+}
+
+
+int
+virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
+                            const char *path,
+                            virOpenHookEntryInfo *info)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *norm = NULL;
+    virOpenHookEntry *entry;
+
+    memset(info, 0, sizeof(*info));
+    if (!(norm = virOpenHookNormalizeString(path, &msg)))
+        return -ENOENT;
+
+    g_mutex_lock(&wl->lock);
+    if ((entry = virOpenHookWhitelistFind(wl, norm))) {
+        info->canonical = g_strdup(entry->canonical);
+        info->origin = g_strdup(entry->origin);
+        info->access = entry->access;
+        info->create = entry->create;
+        info->bound = entry->bound;
+        info->dev = entry->dev;
+        info->ino = entry->ino;
+        info->users = entry->users;
+        info->nheld = entry->nheld;
+    }
+    g_mutex_unlock(&wl->lock);
+    return entry ? 0 : -ENOENT;
+}
+
+
+size_t
+virOpenHookWhitelistCount(virOpenHookWhitelist *wl)
+{
+    size_t ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = g_hash_table_size(wl->entries);
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+unsigned int
+virOpenHookWhitelistGetHeldFds(virOpenHookWhitelist *wl)
+{
+    unsigned int ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->nheld;
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+bool
+virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
+                           const char *normpath,
+                           virOpenHookTicket *ticket)
+{
+    virOpenHookEntry *entry;
+
+    memset(ticket, 0, sizeof(*ticket));
+
+    g_mutex_lock(&wl->lock);
+    if ((entry = virOpenHookWhitelistFind(wl, normpath))) {
+        ticket->entry = virOpenHookEntryRef(entry);
+        ticket->canonical = entry->canonical;
+        ticket->origin = entry->origin;
+        ticket->access = entry->access;
+        ticket->create = entry->create;
+    }
+    g_mutex_unlock(&wl->lock);
+    return entry != NULL;
+}
+
+
+void
+virOpenHookTicketClear(virOpenHookTicket *ticket)
+{
+    virOpenHookEntryUnref(ticket->entry);
+    memset(ticket, 0, sizeof(*ticket));
+}
+
+
+bool
+virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl)
+{
+    bool ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->nheld >= wl->maxFds;
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+/* Called with wl->lock held: the authoritative check of a grant. */
+static virOpenHookReason
+virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
+                               virOpenHookEntry *entry,
+                               int flags,
+                               const struct stat *st)
+{
+    virOpenHookReason reason;
+
+    if (!entry)
+        return VIR_OPENHOOK_REASON_NOT_LISTED;
+    if (!entry->listed)
+        return VIR_OPENHOOK_REASON_REMOVED;
+    if ((reason = virOpenHookFlagsCheckAccess(flags, entry->access, entry->create)))
+        return reason;
+    if (entry->bound) {
+        if (st->st_dev != entry->dev || st->st_ino != entry->ino)
+            return VIR_OPENHOOK_REASON_IDENTITY;
+    } else if (!S_ISREG(st->st_mode) || st->st_nlink != 1) {
+        /* A file that appeared at a create-only path is bound only if it
+         * cannot be some other file's hard link. */
+        return VIR_OPENHOOK_REASON_IDENTITY;
+    }
+    if (wl->nheld >= wl->maxFds)
+        return VIR_OPENHOOK_REASON_FD_LIMIT;
+    return VIR_OPENHOOK_REASON_NONE;
+}
+
+
+int
+virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
+                           virOpenHookTicket *ticket,
+                           int flags,
+                           const struct stat *st,
+                           bool permissive,
+                           uint64_t *handle,
+                           virOpenHookReason *reason)
+{
+    virOpenHookEntry *entry = ticket->entry;
+    virOpenHookHandle *h;
+
+    *handle = 0;
+
+    g_mutex_lock(&wl->lock);
+    *reason = virOpenHookWhitelistCheckGrant(wl, entry, flags, st);
+    if (*reason != VIR_OPENHOOK_REASON_NONE && !permissive) {
+        g_mutex_unlock(&wl->lock);
+        return -1;
+    }
+
+    if (entry && entry->listed && !entry->bound &&
+        *reason == VIR_OPENHOOK_REASON_NONE) {
+        entry->bound = true;
+        entry->dev = st->st_dev;
+        entry->ino = st->st_ino;
+    }
+
+    h = g_new0(virOpenHookHandle, 1);
+    h->id = wl->nextHandle++;
+    if (entry) {
+        h->entry = virOpenHookEntryRef(entry);
+        entry->nheld++;
+    }
+    wl->nheld++;
+    g_hash_table_insert(wl->handles, &h->id, h);
+    *handle = h->id;
+    g_mutex_unlock(&wl->lock);
+    return 0;
+}
+
+
+/* Called with wl->lock held. Returns the handle's entry with a new
+ * reference if it just drained, so that the caller reports it. */
+static virOpenHookEntry *
+virOpenHookWhitelistDropHandle(virOpenHookWhitelist *wl,
+                               virOpenHookHandle *h)
+{
+    virOpenHookEntry *entry = h->entry;
+    virOpenHookEntry *drained = NULL;
+
+    wl->nheld--;
+    if (entry && --entry->nheld == 0 && !entry->listed)
+        drained = virOpenHookEntryRef(entry);
+    return drained;
+}
+
+
+int
+virOpenHookWhitelistRelease(virOpenHookWhitelist *wl,
+                            uint64_t handle,
+                            virOpenHookReason reason)
+{
+    virOpenHookEvent ev = {
+        .type = VIR_OPENHOOK_EVENT_CLOSE,
+        .decision = VIR_OPENHOOK_DECISION_GRANT,
+        .reason = reason,
+        .handle = handle,
+    };
+    virOpenHookHandle *h;
+    virOpenHookEntry *entry = NULL;
+    virOpenHookEntry *drained = NULL;
+
+    g_mutex_lock(&wl->lock);
+    if ((h = g_hash_table_lookup(wl->handles, &handle))) {
+        if (h->entry)
+            entry = virOpenHookEntryRef(h->entry);
+        drained = virOpenHookWhitelistDropHandle(wl, h);
+        g_hash_table_remove(wl->handles, &handle);
+    }
+    g_mutex_unlock(&wl->lock);
+
+    if (!h) {
+        ev.decision = VIR_OPENHOOK_DECISION_DENY;
+        ev.reason = VIR_OPENHOOK_REASON_UNKNOWN_HANDLE;
+        ev.result = -ENOENT;
+    } else if (entry) {
+        ev.path = entry->canonical;
+        ev.canonical = entry->canonical;
+        ev.origin = entry->origin;
+    }
+    virOpenHookWhitelistEmit(wl, &ev);
+
+    if (drained) {
+        virOpenHookWhitelistEmitDrained(wl, drained);
+        virOpenHookEntryUnref(drained);
+    }
+    virOpenHookEntryUnref(entry);
+    return h ? 0 : -ENOENT;
+}
+
+
+void
+virOpenHookWhitelistReleaseAll(virOpenHookWhitelist *wl)
+{
+    g_autoptr(GPtrArray) drained = NULL;
+    GHashTableIter iter;
+    void *value;
+    size_t i;
+
+    drained = g_ptr_array_new_with_free_func((GDestroyNotify) virOpenHookEntryUnref);
+
+    g_mutex_lock(&wl->lock);
+    g_hash_table_iter_init(&iter, wl->handles);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        virOpenHookEntry *entry = virOpenHookWhitelistDropHandle(wl, value);
+
+        if (entry)
+            g_ptr_array_add(drained, entry);
+        g_hash_table_iter_remove(&iter);
+    }
+    g_mutex_unlock(&wl->lock);
+
+    for (i = 0; i < drained->len; i++)
+        virOpenHookWhitelistEmitDrained(wl, g_ptr_array_index(drained, i));
+}

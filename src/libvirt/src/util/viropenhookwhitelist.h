@@ -1,0 +1,170 @@
+/*
+ * viropenhookwhitelist.h: per-guest allowlist of files the open hook may grant
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "viropenhookevent.h"
+#include "viropenhookopen.h"
+
+typedef enum {
+    VIR_OPENHOOK_MODE_ENFORCE = 0,
+    VIR_OPENHOOK_MODE_PERMISSIVE,  /* grant, but report would-be denials */
+
+    VIR_OPENHOOK_MODE_LAST
+} virOpenHookMode;
+
+const char *virOpenHookModeToString(virOpenHookMode mode);
+
+typedef enum {
+    /* The guest may create (O_CREAT/O_EXCL/O_TRUNC) this file. */
+    VIR_OPENHOOK_ENTRY_CREATE = (1 << 0),
+} virOpenHookEntryFlags;
+
+typedef struct _virOpenHookWhitelist virOpenHookWhitelist;
+typedef struct _virOpenHookEntry virOpenHookEntry;
+
+/* Snapshot of one entry, for the glue and tests. */
+typedef struct {
+    char *canonical;
+    char *origin;
+    virOpenHookAccess access;
+    bool create;
+    bool bound;            /* (dev, ino) known */
+    dev_t dev;
+    ino_t ino;
+    unsigned int users;    /* references from Add() */
+    unsigned int nheld;    /* fds the guest holds */
+} virOpenHookEntryInfo;
+
+void virOpenHookEntryInfoClear(virOpenHookEntryInfo *info);
+
+virOpenHookWhitelist *virOpenHookWhitelistNew(const char *guest);
+virOpenHookWhitelist *virOpenHookWhitelistRef(virOpenHookWhitelist *wl);
+void virOpenHookWhitelistUnref(virOpenHookWhitelist *wl);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookWhitelist, virOpenHookWhitelistUnref);
+
+const char *virOpenHookWhitelistGetGuest(virOpenHookWhitelist *wl);
+void virOpenHookWhitelistSetMode(virOpenHookWhitelist *wl,
+                                 virOpenHookMode mode);
+virOpenHookMode virOpenHookWhitelistGetMode(virOpenHookWhitelist *wl);
+void virOpenHookWhitelistSetMaxFds(virOpenHookWhitelist *wl,
+                                   unsigned int maxfds);
+unsigned int virOpenHookWhitelistGetMaxFds(virOpenHookWhitelist *wl);
+void virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
+                                          virOpenHookEventFunc cb,
+                                          void *opaque);
+
+/*
+ * Allow @path. The path is resolved now, following symlinks, because
+ * it comes from the trusted domain XML: the entry is keyed by the
+ * canonical path and records the file's (dev, ino). When @path differs
+ * from the canonical path both names map to the entry. A path that
+ * does not exist yet is accepted only with VIR_OPENHOOK_ENTRY_CREATE;
+ * its directory is resolved and its identity is bound at the first
+ * open that finds a regular file with a single link.
+ *
+ * Adding an existing entry takes another reference (it stays until
+ * every reference is removed), widens ro to rw if asked, and rebinds
+ * the identity to the file now at the path.
+ *
+ * Returns 0, or -errno with *@errmsg (may be NULL) describing why.
+ */
+int virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
+                            const char *path,
+                            virOpenHookAccess access,
+                            unsigned int flags,
+                            const char *origin,
+                            char **errmsg);
+
+/*
+ * Drop one reference to the entry for @path (canonical or alias).
+ * When the last goes, the entry stops granting at once; it reports
+ * VIR_OPENHOOK_EVENT_DRAINED when the guest holds no fd of it any
+ * more (immediately if it holds none). Returns 0 or -ENOENT.
+ */
+int virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
+                               const char *path);
+
+/* Change the access of a listed entry (e.g. rw during a commit). */
+int virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
+                                  const char *path,
+                                  virOpenHookAccess access);
+
+int virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
+                                const char *path,
+                                virOpenHookEntryInfo *info);
+size_t virOpenHookWhitelistCount(virOpenHookWhitelist *wl);
+unsigned int virOpenHookWhitelistGetHeldFds(virOpenHookWhitelist *wl);
+
+/* The guest process is gone, so every fd it held is closed: release
+ * all handles (draining entries report DRAINED). */
+void virOpenHookWhitelistReleaseAll(virOpenHookWhitelist *wl);
+
+/*
+ * Interface used by the broker. A ticket is a referenced snapshot of a
+ * listed entry taken under the lock, so the open itself happens with
+ * no lock held; Commit() re-validates under the lock.
+ */
+typedef struct {
+    virOpenHookEntry *entry;   /* NULL: path is not listed */
+    const char *canonical;     /* immutable, valid while the ticket is */
+    const char *origin;        /* ditto, may be NULL */
+    virOpenHookAccess access;
+    bool create;
+} virOpenHookTicket;
+
+bool virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
+                                const char *normpath,
+                                virOpenHookTicket *ticket);
+void virOpenHookTicketClear(virOpenHookTicket *ticket);
+
+/*
+ * Record a grant of the file described by @st for a request with
+ * @flags: re-checks that the entry is still listed, its access, the
+ * (dev, ino) identity (binding it for a create entry) and the guest's
+ * fd limit. In @permissive mode a failed check is returned in *@reason
+ * but the grant is still recorded. Returns 0 with *@handle set, or -1
+ * with *@reason set.
+ */
+int virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
+                               virOpenHookTicket *ticket,
+                               int flags,
+                               const struct stat *st,
+                               bool permissive,
+                               uint64_t *handle,
+                               virOpenHookReason *reason);
+
+/* Fast pre-check of the fd limit before opening anything. */
+bool virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl);
+
+/* A grant ended: a CLOSE from the guest (@reason NONE) or the fd never
+ * reached it (@reason SEND_FAILED). Emits a CLOSE event, and DRAINED if
+ * this was the last fd of a removed entry. Returns 0 or -ENOENT (an
+ * unknown handle, reported as such). */
+int virOpenHookWhitelistRelease(virOpenHookWhitelist *wl,
+                                uint64_t handle,
+                                virOpenHookReason reason);
+
+/* Deliver @ev (its guest field is filled in) to the event callback. */
+void virOpenHookWhitelistEmit(virOpenHookWhitelist *wl,
+                              virOpenHookEvent *ev);

@@ -1,0 +1,390 @@
+/*
+ * openhook-broker.c: serve one allowlist on an open-hook socket
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ *
+ * For testing the QEMU side without libvirt, and for benchmarks:
+ *
+ *   openhook-broker -s /run/oh.sock -r /img/base.qcow2 -w /img/top.qcow2
+ *   openhook-broker -w /img/top.qcow2 -- qemu-img --open-hook-fd @FD@ info ...
+ *
+ * Every decision is printed as one key=value line on stdout.
+ */
+
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <glib-unix.h>
+
+#include "viropenhookbroker.h"
+#include "viropenhookproto.h"
+
+typedef struct {
+    virOpenHookWhitelist *wl;
+    GMainLoop *loop;
+    bool quiet;
+    unsigned int maxOutstanding;
+    int exitStatus;
+    unsigned long granted;
+    unsigned long denied;
+} virOpenHookBrokerTool;
+
+
+static void
+toolEvent(const virOpenHookEvent *ev,
+          void *opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+    g_autofree char *line = NULL;
+
+    if (ev->type == VIR_OPENHOOK_EVENT_OPEN) {
+        if (ev->decision == VIR_OPENHOOK_DECISION_DENY)
+            tool->denied++;
+        else
+            tool->granted++;
+    }
+    if (tool->quiet)
+        return;
+    line = virOpenHookEventFormat(ev);
+    printf("%s\n", line);
+}
+
+
+static void
+toolConnClosed(virOpenHookBrokerConn *conn,
+               void *opaque G_GNUC_UNUSED)
+{
+    virOpenHookBrokerConnFree(conn);
+}
+
+
+static void
+toolServe(virOpenHookBrokerTool *tool,
+          int sock)
+{
+    virOpenHookBrokerConn *conn = virOpenHookBrokerConnNew(tool->wl, sock);
+    GSource *source;
+
+    virOpenHookBrokerConnSetMaxOutstanding(conn, tool->maxOutstanding);
+    source = virOpenHookBrokerConnCreateSource(conn, toolConnClosed, NULL);
+    g_source_attach(source, NULL);
+    g_source_unref(source);
+}
+
+
+static gboolean
+toolAccept(gint fd,
+           GIOCondition cond G_GNUC_UNUSED,
+           gpointer opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+    int sock;
+
+    if ((sock = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        /* EMFILE and friends: keep serving the connections we have. */
+        if (errno != EAGAIN && errno != EINTR)
+            fprintf(stderr, "accept: %s\n", g_strerror(errno));
+        return G_SOURCE_CONTINUE;
+    }
+    toolServe(tool, sock);
+    return G_SOURCE_CONTINUE;
+}
+
+
+static int
+toolListen(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        fprintf(stderr, "socket path too long: %s\n", path);
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path));
+    unlink(path);
+
+    if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(fd, 64) < 0) {
+        fprintf(stderr, "cannot listen on %s: %s\n", path, g_strerror(errno));
+        virOpenHookCloseFD(&fd);
+        return -1;
+    }
+    return fd;
+}
+
+
+static bool
+toolAllow(virOpenHookBrokerTool *tool,
+          const char *kind,
+          const char *path,
+          const char *origin)
+{
+    g_autofree char *err = NULL;
+    virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
+    unsigned int flags = 0;
+    int rc;
+
+    if (g_str_equal(kind, "rw")) {
+        access = VIR_OPENHOOK_ACCESS_RW;
+    } else if (g_str_equal(kind, "create")) {
+        access = VIR_OPENHOOK_ACCESS_RW;
+        flags = VIR_OPENHOOK_ENTRY_CREATE;
+    } else if (!g_str_equal(kind, "ro")) {
+        fprintf(stderr, "unknown access '%s' (want ro, rw or create)\n", kind);
+        return false;
+    }
+
+    if ((rc = virOpenHookWhitelistAdd(tool->wl, path, access, flags,
+                                      origin, &err)) < 0) {
+        fprintf(stderr, "cannot allow %s: %s\n", path, err ? err : g_strerror(-rc));
+        return false;
+    }
+    return true;
+}
+
+
+/* One entry per line: "ro|rw|create PATH [ORIGIN]"; '#' starts a comment. */
+static bool
+toolLoadWhitelist(virOpenHookBrokerTool *tool,
+                  const char *file)
+{
+    g_autofree char *data = NULL;
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) lines = NULL;
+    size_t i;
+
+    if (!g_file_get_contents(file, &data, NULL, &err)) {
+        fprintf(stderr, "%s\n", err->message);
+        return false;
+    }
+    lines = g_strsplit(data, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        g_auto(GStrv) words = NULL;
+        char *line = g_strstrip(lines[i]);
+
+        if (!*line || *line == '#')
+            continue;
+        words = g_strsplit_set(line, " \t", 3);
+        if (!words[1]) {
+            fprintf(stderr, "%s:%zu: expected 'ro|rw|create PATH'\n", file, i + 1);
+            return false;
+        }
+        if (!toolAllow(tool, words[0], words[1], words[2]))
+            return false;
+    }
+    return true;
+}
+
+
+static void
+toolChildSetup(gpointer opaque)
+{
+    int fd = GPOINTER_TO_INT(opaque);
+
+    /* The child's end must survive exec; everything else stays CLOEXEC. */
+    fcntl(fd, F_SETFD, 0);
+}
+
+
+static void
+toolChildExited(GPid pid G_GNUC_UNUSED,
+                gint status,
+                gpointer opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+
+    if (WIFEXITED(status))
+        tool->exitStatus = WEXITSTATUS(status);
+    else
+        tool->exitStatus = 128 + WTERMSIG(status);
+    /* The child is gone and so are the fds it held. */
+    virOpenHookWhitelistReleaseAll(tool->wl);
+    g_main_loop_quit(tool->loop);
+}
+
+
+static bool
+toolSpawn(virOpenHookBrokerTool *tool,
+          char **argv)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *fdstr = NULL;
+    g_auto(GStrv) env = NULL;
+    int sv[2];
+    GPid pid;
+    size_t i;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        fprintf(stderr, "socketpair: %s\n", g_strerror(errno));
+        return false;
+    }
+    fdstr = g_strdup_printf("%d", sv[1]);
+    for (i = 0; argv[i]; i++) {
+        if (strstr(argv[i], "@FD@")) {
+            g_auto(GStrv) parts = g_strsplit(argv[i], "@FD@", -1);
+
+            g_free(argv[i]);
+            argv[i] = g_strjoinv(fdstr, parts);
+        }
+    }
+    env = g_environ_setenv(g_get_environ(), "OPENHOOK_FD", fdstr, TRUE);
+
+    if (!g_spawn_async(NULL, argv, env,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                       G_SPAWN_LEAVE_DESCRIPTORS_OPEN,
+                       toolChildSetup, GINT_TO_POINTER(sv[1]), &pid, &err)) {
+        fprintf(stderr, "cannot run %s: %s\n", argv[0], err->message);
+        virOpenHookCloseFD(&sv[0]);
+        virOpenHookCloseFD(&sv[1]);
+        return false;
+    }
+    virOpenHookCloseFD(&sv[1]);
+    toolServe(tool, sv[0]);
+    g_child_watch_add(pid, toolChildExited, tool);
+    return true;
+}
+
+
+static gboolean
+toolQuit(gpointer opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+
+    g_main_loop_quit(tool->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+
+int
+main(int argc,
+     char **argv)
+{
+    virOpenHookBrokerTool tool = { .exitStatus = 0 };
+    g_autofree char *sockpath = NULL;
+    g_autofree char *wlfile = NULL;
+    g_autofree char *guest = NULL;
+    g_auto(GStrv) allowRO = NULL;
+    g_auto(GStrv) allowRW = NULL;
+    g_auto(GStrv) allowCreate = NULL;
+    gboolean permissive = FALSE;
+    gboolean quiet = FALSE;
+    gint maxFds = VIR_OPENHOOK_DEFAULT_MAX_FDS;
+    gint maxOutstanding = VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING;
+    g_auto(GStrv) command = NULL;
+    GOptionEntry entries[] = {
+        { "socket", 's', 0, G_OPTION_ARG_FILENAME, &sockpath,
+          "listen on this UNIX socket", "PATH" },
+        { "allow", 'r', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowRO,
+          "allow PATH read-only", "PATH" },
+        { "allow-rw", 'w', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowRW,
+          "allow PATH read-write", "PATH" },
+        { "allow-create", 'c', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowCreate,
+          "allow PATH read-write and creation", "PATH" },
+        { "whitelist", 'f', 0, G_OPTION_ARG_FILENAME, &wlfile,
+          "read 'ro|rw|create PATH [ORIGIN]' lines from FILE", "FILE" },
+        { "permissive", 'p', 0, G_OPTION_ARG_NONE, &permissive,
+          "grant, but report what would be denied", NULL },
+        { "max-fds", 'm', 0, G_OPTION_ARG_INT, &maxFds,
+          "fds the guest may hold", "N" },
+        { "max-outstanding", 'o', 0, G_OPTION_ARG_INT, &maxOutstanding,
+          "requests a connection may have in flight", "N" },
+        { "guest", 'g', 0, G_OPTION_ARG_STRING, &guest,
+          "guest name used in events", "NAME" },
+        { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
+          "do not print events", NULL },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &command,
+          NULL, "[-- COMMAND [ARG|@FD@]...]" },
+        { NULL, 0, 0, 0, NULL, NULL, NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- open-hook broker");
+    g_autoptr(GError) err = NULL;
+    struct {
+        const char *kind;
+        char **paths;
+    } allows[3];
+    int lfd = -1;
+    size_t i;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "%s\n", err->message);
+        return 2;
+    }
+    if (!sockpath && !command) {
+        fprintf(stderr, "need --socket PATH or -- COMMAND\n");
+        return 2;
+    }
+    allows[0].kind = "ro";
+    allows[0].paths = allowRO;
+    allows[1].kind = "rw";
+    allows[1].paths = allowRW;
+    allows[2].kind = "create";
+    allows[2].paths = allowCreate;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    tool.wl = virOpenHookWhitelistNew(guest ? guest : "openhook-broker");
+    tool.loop = g_main_loop_new(NULL, FALSE);
+    tool.quiet = quiet;
+    tool.maxOutstanding = MAX(maxOutstanding, 1);
+    virOpenHookWhitelistSetMaxFds(tool.wl, MAX(maxFds, 0));
+    virOpenHookWhitelistSetMode(tool.wl, permissive ? VIR_OPENHOOK_MODE_PERMISSIVE :
+                                                      VIR_OPENHOOK_MODE_ENFORCE);
+    virOpenHookWhitelistSetEventCallback(tool.wl, toolEvent, &tool);
+
+    for (i = 0; i < G_N_ELEMENTS(allows); i++) {
+        size_t j;
+
+        for (j = 0; allows[i].paths && allows[i].paths[j]; j++)
+            if (!toolAllow(&tool, allows[i].kind, allows[i].paths[j], "cmdline"))
+                return 2;
+    }
+    if (wlfile && !toolLoadWhitelist(&tool, wlfile))
+        return 2;
+
+    g_unix_signal_add(SIGINT, toolQuit, &tool);
+    g_unix_signal_add(SIGTERM, toolQuit, &tool);
+
+    if (sockpath) {
+        if ((lfd = toolListen(sockpath)) < 0)
+            return 2;
+        g_unix_fd_add(lfd, G_IO_IN, toolAccept, &tool);
+        if (!quiet)
+            printf("listening on %s\n", sockpath);
+    }
+    if (command && !toolSpawn(&tool, command))
+        return 2;
+
+    g_main_loop_run(tool.loop);
+
+    fprintf(stderr, "openhook-broker: granted=%lu denied=%lu\n",
+            tool.granted, tool.denied);
+    if (sockpath)
+        unlink(sockpath);
+    virOpenHookCloseFD(&lfd);
+    g_main_loop_unref(tool.loop);
+    virOpenHookWhitelistUnref(tool.wl);
+    return tool.exitStatus;
+}
