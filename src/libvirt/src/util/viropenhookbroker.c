@@ -236,7 +236,8 @@ virOpenHookBrokerConnDrop(virOpenHookBrokerConn *conn,
 {
     virOpenHookEvent ev = {
         .type = VIR_OPENHOOK_EVENT_PROTOCOL,
-        .decision = VIR_OPENHOOK_DECISION_DENY,
+        .decision = reason == VIR_OPENHOOK_REASON_PEER_CLOSED ?
+            VIR_OPENHOOK_DECISION_GRANT : VIR_OPENHOOK_DECISION_DENY,
         .reason = reason,
         .detail = detail,
     };
