@@ -1,3 +1,371 @@
+/*
+ * test-openhook-broker.c: the per-connection server state machine
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
 #include <config.h>
-#include <glib.h>
-int main(int argc, char **argv) { g_test_init(&argc, &argv, NULL); return g_test_run(); }
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "viropenhookproto.h"
+#include "openhook-testutil.h"
+
+typedef struct {
+    char *dir;
+    char *img;
+    virOpenHookWhitelist *wl;
+    ohtEvents *ev;
+    ohtBroker *broker;
+    int sock;
+    char *buf;
+} Fixture;
+
+
+static void
+fixtureSetup(Fixture *f,
+             gconstpointer data)
+{
+    f->dir = ohtTmpNew();
+    f->img = ohtWriteFile(f->dir, "a.img", "hello");
+    f->wl = virOpenHookWhitelistNew("guest1");
+    f->ev = ohtEventsNew(f->wl);
+    f->buf = g_malloc0(VIR_OPENHOOK_MAX_MSG + 64);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, NULL), ==, 0);
+    f->broker = ohtBrokerStart(f->wl, GPOINTER_TO_UINT(data), &f->sock);
+}
+
+
+static void
+fixtureTeardown(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    ohtBrokerStop(f->broker);
+    virOpenHookCloseFD(&f->sock);
+    virOpenHookWhitelistUnref(f->wl);
+    ohtEventsFree(f->ev);
+    g_free(f->img);
+    g_free(f->buf);
+    ohtTmpFree(f->dir);
+}
+
+
+static void
+sendOpen(Fixture *f,
+         uint32_t id,
+         const char *path,
+         int flags)
+{
+    size_t len = virOpenHookProtoEncodeOpen(f->buf, id, flags, 0, path, strlen(path));
+
+    ohtSendRaw(f->sock, f->buf, len, -1);
+}
+
+
+/* Read one OPEN reply; returns the fd (or -1) and fills @reply. */
+static int
+recvOpen(Fixture *f,
+         virOpenHookMsgOpenReply *reply)
+{
+    int fd;
+    ssize_t len = ohtRecvRaw(f->sock, f->buf, VIR_OPENHOOK_MAX_MSG, &fd, 5000);
+
+    g_assert_cmpint(len, >, 0);
+    g_assert_true(virOpenHookProtoDecodeOpenReply(f->buf, len, reply));
+    return fd;
+}
+
+
+/* The broker must have dropped us: EOF, no reply. */
+static void
+assertDropped(Fixture *f,
+              virOpenHookReason reason)
+{
+    g_assert_true(ohtBrokerWaitClosed(f->broker, 5000));
+    g_assert_cmpint(ohtBrokerCloseReason(f->broker), ==, reason);
+    g_assert_cmpint(ohtRecvRaw(f->sock, f->buf, VIR_OPENHOOK_MAX_MSG, NULL, 5000), ==, 0);
+    g_assert_cmpuint(ohtEventsReason(f->ev, reason), ==, 1);
+}
+
+
+static void
+testHelloOpen(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    virOpenHookMsgOpenReply reply;
+    virOpenHookMsgClose cl;
+    int fd;
+
+    ohtRawHello(f->sock);
+    sendOpen(f, 42, f->img, O_RDONLY);
+    fd = recvOpen(f, &reply);
+    g_assert_cmpuint(reply.id, ==, 42);
+    g_assert_cmpint(reply.status, ==, 0);
+    g_assert_cmpuint(reply.handle, !=, 0);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 1);
+
+    sendOpen(f, 43, "/etc/shadow", O_RDONLY);
+    g_assert_cmpint(recvOpen(f, &reply), ==, -1);
+    g_assert_cmpuint(reply.id, ==, 43);
+    g_assert_cmpint(reply.status, ==, -EACCES);
+    g_assert_cmpuint(reply.handle, ==, 0);
+
+    virOpenHookCloseFD(&fd);
+    virOpenHookProtoEncodeClose(&cl, reply.handle + 999);
+    ohtSendRaw(f->sock, &cl, sizeof(cl), -1);
+    virOpenHookProtoEncodeClose(&cl, 1);
+    ohtSendRaw(f->sock, &cl, sizeof(cl), -1);
+    /* The connection survives an unknown handle; the next request works. */
+    sendOpen(f, 44, f->img, O_RDONLY);
+    fd = recvOpen(f, &reply);
+    g_assert_cmpint(fd, >=, 0);
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_UNKNOWN_HANDLE), ==, 1);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 1);
+    g_assert_false(ohtBrokerWaitClosed(f->broker, 0));
+}
+
+
+static void
+testWrongVersion(Fixture *f,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+    virOpenHookMsgHelloReply reply;
+    size_t len = virOpenHookProtoEncodeHello(f->buf, 2, 0);
+    ssize_t rlen;
+
+    ohtSendRaw(f->sock, f->buf, len, -1);
+    rlen = ohtRecvRaw(f->sock, f->buf, VIR_OPENHOOK_MAX_MSG, NULL, 5000);
+    g_assert_true(virOpenHookProtoDecodeHelloReply(f->buf, rlen, &reply));
+    g_assert_cmpint(reply.status, ==, -EPROTONOSUPPORT);
+    g_assert_cmpuint(reply.version, ==, VIR_OPENHOOK_PROTO_VERSION);
+    assertDropped(f, VIR_OPENHOOK_REASON_BAD_VERSION);
+}
+
+
+static void
+testHelloFlags(Fixture *f,
+               gconstpointer data G_GNUC_UNUSED)
+{
+    size_t len = virOpenHookProtoEncodeHello(f->buf, 1, 1);
+
+    ohtSendRaw(f->sock, f->buf, len, -1);
+    g_assert_cmpint(ohtRecvRaw(f->sock, f->buf, VIR_OPENHOOK_MAX_MSG, NULL, 5000), >, 0);
+    assertDropped(f, VIR_OPENHOOK_REASON_BAD_VERSION);
+}
+
+
+static void
+testOpenBeforeHello(Fixture *f,
+                    gconstpointer data G_GNUC_UNUSED)
+{
+    sendOpen(f, 1, f->img, O_RDONLY);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+}
+
+
+static void
+testSecondHello(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    size_t len;
+
+    ohtRawHello(f->sock);
+    len = virOpenHookProtoEncodeHello(f->buf, 1, 0);
+    ohtSendRaw(f->sock, f->buf, len, -1);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+}
+
+
+static void
+testTruncatedFrame(Fixture *f,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+    size_t len;
+
+    ohtRawHello(f->sock);
+    len = virOpenHookProtoEncodeOpen(f->buf, 1, 0, 0, f->img, strlen(f->img));
+    ohtSendRaw(f->sock, f->buf, len - 3, -1);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+    g_assert_true(ohtEventsContain(f->ev, "size-mismatch"));
+}
+
+
+static void
+testTinyFrames(Fixture *f,
+               gconstpointer data G_GNUC_UNUSED)
+{
+    ohtRawHello(f->sock);
+    ohtSendRaw(f->sock, "\x10\0\0", 3, -1);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+}
+
+
+static void
+testOversizedFrame(Fixture *f,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+    size_t big = VIR_OPENHOOK_MAX_MSG + 32;
+    g_autofree char *buf = g_malloc0(big);
+    virOpenHookMsgOpen m = {
+        .hdr = { .size = big, .type = VIR_OPENHOOK_MSG_OPEN },
+        .path_len = big - sizeof(m),
+    };
+
+    ohtRawHello(f->sock);
+    memcpy(buf, &m, sizeof(m));
+    memset(buf + sizeof(m), 'a', big - sizeof(m));
+    buf[sizeof(m)] = '/';
+    ohtSendRaw(f->sock, buf, big, -1);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+    g_assert_true(ohtEventsContain(f->ev, "oversized"));
+}
+
+
+static void
+testNulInPath(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *path = g_strdup_printf("%s%c/../../etc/passwd", f->img, '\0');
+    size_t plen = strlen(f->img) + 1 + strlen("/../../etc/passwd");
+    size_t len;
+
+    ohtRawHello(f->sock);
+    len = virOpenHookProtoEncodeOpen(f->buf, 1, 0, 0, path, plen);
+    ohtSendRaw(f->sock, f->buf, len, -1);
+    assertDropped(f, VIR_OPENHOOK_REASON_MALFORMED);
+    g_assert_true(ohtEventsContain(f->ev, "nul-in-path"));
+}
+
+
+/* fds sent *to* the broker are closed and the peer dropped. */
+static void
+testFdsToBroker(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    unsigned int before;
+    size_t len;
+
+    ohtRawHello(f->sock);
+    len = virOpenHookProtoEncodeOpen(f->buf, 1, 0, 0, f->img, strlen(f->img));
+    before = ohtCountFDs();
+    ohtSendRaw(f->sock, f->buf, len, devnull);
+    virOpenHookCloseFD(&devnull);
+    assertDropped(f, VIR_OPENHOOK_REASON_FDS_RECEIVED);
+    /* Gone: our /dev/null, the broker's socket and the copy of
+     * /dev/null the broker received. */
+    g_assert_cmpuint(ohtCountFDs(), ==, before - 2);
+}
+
+
+/* The peer sends a request and vanishes before the reply: the grant
+ * is released (the guest never held it) and nothing leaks. */
+static void
+testDisconnectMidRequest(Fixture *f,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+    unsigned int before;
+
+    ohtRawHello(f->sock);
+    before = ohtCountFDs();
+    sendOpen(f, 1, f->img, O_RDONLY);
+    virOpenHookCloseFD(&f->sock);
+    g_assert_true(ohtBrokerWaitClosed(f->broker, 5000));
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+    /* Our socket and the broker's end are both gone. */
+    g_assert_cmpuint(ohtCountFDs(), ==, before - 2);
+}
+
+
+/* A client that pipelines more than max_outstanding requests without
+ * reading is throttled, not dropped, and gets every reply in order. */
+static void
+testBackpressure(Fixture *f,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+    const unsigned int n = 200;
+    unsigned int i;
+
+    ohtRawHello(f->sock);
+    for (i = 0; i < n; i++)
+        sendOpen(f, i, i % 2 ? f->img : "/nope", O_RDONLY);
+    for (i = 0; i < n; i++) {
+        virOpenHookMsgOpenReply reply;
+        int fd = recvOpen(f, &reply);
+
+        g_assert_cmpuint(reply.id, ==, i);
+        g_assert_cmpint(reply.status, ==, i % 2 ? 0 : -EACCES);
+        g_assert_cmpint(fd >= 0, ==, i % 2);
+        virOpenHookCloseFD(&fd);
+    }
+    g_assert_false(ohtBrokerWaitClosed(f->broker, 0));
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, n / 2);
+}
+
+
+/* The broker never blocks on a peer that does not read: its event
+ * mask drops G_IO_IN once max_outstanding replies are queued. */
+static void
+testEventMask(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *buf = g_malloc0(VIR_OPENHOOK_MAX_MSG);
+    g_autoptr(virOpenHookBrokerConn) conn = NULL;
+    unsigned int sent = 0;
+    int sv[2];
+    size_t len;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), ==, 0);
+    conn = virOpenHookBrokerConnNew(wl, sv[0]);
+    virOpenHookBrokerConnSetMaxOutstanding(conn, 4);
+    g_assert_cmpint(virOpenHookBrokerConnGetEvents(conn), ==, G_IO_IN);
+
+    len = virOpenHookProtoEncodeHello(buf, 1, 0);
+    ohtSendRaw(sv[1], buf, len, -1);
+    /* Keep sending without reading: our receive queue fills, the
+     * broker's replies stall and it must stop asking for input. */
+    len = virOpenHookProtoEncodeOpen(buf, 1, 0, 0, "/nope", 5);
+    while ((virOpenHookBrokerConnGetEvents(conn) & G_IO_IN) && sent < 1000000) {
+        if (virOpenHookProtoSend(sv[1], buf, len, -1, true) == 0)
+            sent++;
+        g_assert_true(virOpenHookBrokerConnDispatch(conn, G_IO_IN));
+    }
+    g_assert_cmpint(virOpenHookBrokerConnGetEvents(conn), ==, G_IO_OUT);
+    g_assert_false(virOpenHookBrokerConnIsClosed(conn));
+    virOpenHookCloseFD(&sv[1]);
+    g_assert_false(virOpenHookBrokerConnDispatch(conn, G_IO_OUT | G_IO_HUP));
+    g_assert_true(virOpenHookBrokerConnIsClosed(conn));
+}
+
+
+int
+main(int argc,
+     char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+#define ADD(name, fn) \
+    g_test_add("/broker/" name, Fixture, NULL, fixtureSetup, fn, fixtureTeardown)
+    ADD("hello-open", testHelloOpen);
+    ADD("wrong-version", testWrongVersion);
+    ADD("hello-flags", testHelloFlags);
+    ADD("open-before-hello", testOpenBeforeHello);
+    ADD("second-hello", testSecondHello);
+    ADD("truncated-frame", testTruncatedFrame);
+    ADD("tiny-frame", testTinyFrames);
+    ADD("oversized-frame", testOversizedFrame);
+    ADD("nul-in-path", testNulInPath);
+    ADD("fds-to-broker", testFdsToBroker);
+    ADD("disconnect-mid-request", testDisconnectMidRequest);
+    g_test_add("/broker/backpressure", Fixture, GUINT_TO_POINTER(4),
+               fixtureSetup, testBackpressure, fixtureTeardown);
+    g_test_add_func("/broker/event-mask", testEventMask);
+    return g_test_run();
+}
