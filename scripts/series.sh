@@ -47,6 +47,16 @@ series_digest() {
 }
 
 stamp_file() { echo "$BUILD/series-$1.stamp"; }
+manifest_file() { echo "$BUILD/series-$1.manifest"; }
+
+# Records the content of src/<p>/ as last synchronised with the tree.
+write_manifest() {
+    local p=$1
+    : > "$(manifest_file "$p")"
+    [ -d "$ROOT/src/$p" ] || return 0
+    (cd "$ROOT/src/$p" && find . -type f -printf '%P\0' | sort -z | xargs -0r sha256sum) \
+        > "$(manifest_file "$p")"
+}
 
 # Builds base + patches on a throwaway worktree; prints the resulting commit.
 # Commits are deterministic (committer date = author date), so the same
@@ -132,6 +142,7 @@ cmd_apply() {
     tree_git "$tree" checkout -q -f -B "$BRANCH" "$head"
     set_cover_description "$p"
     absorb_src "$p"
+    write_manifest "$p"
     printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$stamp"
     say "$p: $tree = $BASE_TAG + $(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD") patches"
 }
@@ -185,19 +196,30 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
         tree_git "$tree" format-patch -q --cover-letter --cover-from-description=subject \
             --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
             --numbered -o "$out" "$BASE_TAG..HEAD" >/dev/null
+        # format-patch dates the cover letter "now"; use the series' last
+        # date so that an unchanged series exports to identical files.
+        sed -i "0,/^Date: /s/^Date: .*/Date: $(tree_git "$tree" log -1 --format=%aD)/" \
+            "$out/0000-cover-letter.patch"
     fi
 
-    # Bring the tree's copies of src/ files back, so src/ never lags.
+    # Bring the tree's copies of src/ files back, so src/ never lags.  Only
+    # files the series holds, and never over an edit made in src/ since the
+    # last apply/export (that edit belongs in the tree first: run apply).
     if [ -d "$ROOT/src/$p" ]; then
         local f rel
         while IFS= read -r -d '' f; do
             rel=${f#"$ROOT/src/$p/"}
-            if [ -f "$tree/$rel" ] && ! cmp -s "$tree/$rel" "$f"; then
-                cp "$tree/$rel" "$f"
-                say "$p: updated src/$p/$rel from the tree"
+            tree_git "$tree" cat-file -e "HEAD:$rel" 2>/dev/null || continue
+            tree_git "$tree" show "HEAD:$rel" | cmp -s - "$f" && continue
+            if ! grep -qxF "$(sha256sum < "$f" | cut -d' ' -f1)  $rel" "$(manifest_file "$p")" 2>/dev/null; then
+                die "src/$p/$rel was edited after the last apply and differs from the tree:
+       run 'scripts/series.sh apply $p' to fold it in first"
             fi
+            tree_git "$tree" show "HEAD:$rel" > "$f"
+            say "$p: updated src/$p/$rel from the tree"
         done < <(find "$ROOT/src/$p" -type f -print0)
     fi
+    write_manifest "$p"
     printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
     say "$p: exported $n patches to patches/$p"
 }

@@ -30,6 +30,8 @@ E2E_FAILED=0
 E2E_SCENARIO=${E2E_SCENARIO:-$(basename "$0" .sh)}
 
 virsh() { "$VIRSH_BIN" -q -c qemu:///system "$@"; }
+# Without -q, for commands whose messages are the result (block jobs).
+virsh_verbose() { "$VIRSH_BIN" -c qemu:///system "$@"; }
 
 ok() {
     E2E_PASSED=$((E2E_PASSED + 1))
@@ -89,6 +91,12 @@ e2e_install_emulator() {
     if ! cmp -s "$QEMU_SYS_BUILDDIR/qemu-system-x86_64" "$E2E_EMULATOR"; then
         install -m 0755 "$QEMU_SYS_BUILDDIR/qemu-system-x86_64" "$E2E_EMULATOR"
     fi
+    # QEMU finds its data relative to its binary (prefix /usr, so bin/../share/
+    # qemu): point those places at the firmware Debian's packages installed.
+    mkdir -p "$E2E_DIR/share" "$E2E_DIR/lib"
+    ln -sfn /usr/share/qemu "$E2E_DIR/share/qemu"
+    ln -sfn /usr/share/seabios "$E2E_DIR/share/seabios"
+    ln -sfn /usr/lib/ipxe "$E2E_DIR/lib/ipxe"
 }
 
 e2e_daemons_up() {
@@ -107,7 +115,7 @@ log_filters="1:qemu 1:libvirt 3:object 3:json 3:event 1:util 1:security 3:rpc"
 log_outputs="1:file:$E2E_LOGS/virtqemud-debug.log 3:file:$E2E_LOGS/virtqemud.log"
 EOF
     "$VIRTLOGD" -d
-    "$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf"
+    "$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf" 2>/dev/null
     local i
     for i in $(seq 100); do
         [ -S /run/libvirt/virtqemud-sock ] && virsh version >/dev/null 2>&1 && return 0

@@ -35,7 +35,7 @@ check_eq "QEMU holds exactly the chain's images" \
     "$(printf '%s\n' "$D/base.qcow2" "$D/mid.qcow2" "$D/top.qcow2")" \
     "$(e2e_qemu_files "$pid" | grep "^$D/")"
 
-out=$(virsh blockpull "$DOM" sda --base "$D/base.qcow2" --wait 2>&1) || true
+out=$(virsh_verbose blockpull "$DOM" sda --base "$D/base.qcow2" --wait --verbose 2>&1) || true
 check "blockpull --base completes" grep -q "Pull complete" <<<"$out"
 check_eq "chain after blockpull is top <- base" \
     "$(printf '%s\n' "$D/top.qcow2" "$D/base.qcow2")" \
@@ -67,6 +67,7 @@ check "no per-VM cgroup left" \
 e2e_daemons_down
 trap - EXIT
 check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
-check "no daemon left" test -z "$(pgrep -x 'virtqemud|virtlogd' || true)"
+check "no virtqemud left" test -z "$(pgrep -x virtqemud || true)"
+check "no virtlogd left" test -z "$(pgrep -x virtlogd || true)"
 rm -rf "$D"
 e2e_summary
