@@ -138,13 +138,14 @@ testSymlinkComponents(Fixture *f,
     g_autofree char *subimg = NULL;
     g_autofree char *moved = g_build_filename(f->dir, "moved", NULL);
     g_autofree char *evil = g_build_filename(f->dir, "evil", NULL);
+    g_autofree char *evilimg = g_build_filename(evil, "b.img", NULL);
 
     g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
     subimg = ohtWriteFile(sub, "b.img", "sub");
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, subimg, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
     g_assert_cmpint(g_mkdir(evil, 0700), ==, 0);
-    g_assert_cmpint(symlink(f->secret, g_build_filename(evil, "b.img", NULL)), ==, 0);
+    g_assert_cmpint(symlink(f->secret, evilimg), ==, 0);
 
     /* Replace the directory component by a symlink to a directory
      * whose b.img is a symlink to the secret. */

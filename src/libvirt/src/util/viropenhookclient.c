@@ -110,7 +110,7 @@ virOpenHookClientRecv(virOpenHookClient *client,
 int
 virOpenHookClientHello(virOpenHookClient *client)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
     size_t len;
     ssize_t rlen;
     int fd;
@@ -190,7 +190,7 @@ virOpenHookClientOpen(virOpenHookClient *client,
                       unsigned int mode,
                       uint64_t *handle)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
     virOpenHookMsgOpenReply reply;
     size_t pathlen = strlen(path);
     size_t len;
@@ -244,7 +244,7 @@ int
 virOpenHookClientClose(virOpenHookClient *client,
                        uint64_t handle)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
     size_t len;
 
     if (client->dead || !client->helloDone)
@@ -259,7 +259,7 @@ virOpenHookClientClose(virOpenHookClient *client,
 bool
 virOpenHookClientIsDead(virOpenHookClient *client)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
 
     return client->dead;
 }
@@ -268,7 +268,7 @@ virOpenHookClientIsDead(virOpenHookClient *client)
 unsigned int
 virOpenHookClientGetMaxFds(virOpenHookClient *client)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
 
     return client->hello.max_fds;
 }
@@ -277,7 +277,7 @@ virOpenHookClientGetMaxFds(virOpenHookClient *client)
 unsigned int
 virOpenHookClientGetMaxPath(virOpenHookClient *client)
 {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&client->lock);
+    g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&client->lock);
 
     return client->hello.max_path;
 }
