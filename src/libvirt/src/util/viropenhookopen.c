@@ -165,12 +165,12 @@ virOpenHookSafeOpenFinish(int fd,
             return -errno;
     }
 
-    if (!(flags & O_NONBLOCK)) {
-        int fl = fcntl(fd, F_GETFL);
-
-        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-            return -errno;
-    }
+    /* F_SETFL replaces exactly the status flags below, so setting the
+     * requested ones drops the O_NONBLOCK we opened with without an
+     * F_GETFL round trip. */
+    if (!(flags & O_NONBLOCK) &&
+        fcntl(fd, F_SETFL, flags & (O_APPEND | O_DIRECT | O_NOATIME)) < 0)
+        return -errno;
 
     return 0;
 }
