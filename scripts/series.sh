@@ -193,7 +193,10 @@ cmd_export() {
 
 Cover letter text: edit it with 'git -C $tree branch --edit-description'."
         fi
-        tree_git "$tree" format-patch -q --cover-letter --cover-from-description=subject \
+        # The cover letter is from the series' last author, not the scripts.
+        tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an)" \
+            -c user.email="$(tree_git "$tree" log -1 --format=%ae)" \
+            format-patch -q --cover-letter --cover-from-description=subject \
             --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
             --numbered -o "$out" "$BASE_TAG..HEAD" >/dev/null
         # format-patch dates the cover letter "now"; use the series' last
