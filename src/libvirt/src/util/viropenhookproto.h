@@ -181,6 +181,6 @@ virOpenHookProtoRecv(int sock,
                      bool *truncated,
                      bool dontwait);
 
-/* Close @fd keeping errno intact. Used instead of a raw close() so
+/* Close @fd keeping errno intact. Used instead of calling close directly so
  * the modules stay within libvirt's syntax-check rules. */
 void virOpenHookCloseFD(int *fd);

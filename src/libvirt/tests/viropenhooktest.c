@@ -1,0 +1,316 @@
+/*
+ * viropenhooktest.c: the open hook broker, end to end over a socket
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#include <config.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutils.h"
+#include "virfile.h"
+#include "viropenhookbroker.h"
+#include "viropenhookclient.h"
+#include "viropenhookpath.h"
+
+#define VIR_FROM_THIS VIR_FROM_NONE
+
+
+typedef struct {
+    const char *in;
+    const char *out; /* NULL: rejected */
+} testPathData;
+
+
+static int
+testPathNormalize(const void *opaque)
+{
+    const testPathData *data = opaque;
+    g_autofree char *result = NULL;
+    virOpenHookPathError err;
+
+    err = virOpenHookPathNormalize(data->in, strlen(data->in), &result);
+
+    if (!data->out) {
+        if (err == VIR_OPENHOOK_PATH_OK) {
+            VIR_TEST_DEBUG("'%s' accepted as '%s'", data->in, result);
+            return -1;
+        }
+        return 0;
+    }
+    if (err != VIR_OPENHOOK_PATH_OK) {
+        VIR_TEST_DEBUG("'%s' rejected: %s", data->in,
+                       virOpenHookPathErrorToString(err));
+        return -1;
+    }
+    return virTestCompareToString(data->out, result);
+}
+
+
+/* A broker serving one whitelist on its own event loop thread, the way
+ * the qemu driver serves it from the domain's event thread, and a
+ * client on the test's thread. */
+typedef struct {
+    char *dir;
+    char *rwfile;
+    char *rofile;
+    char *unlisted;
+    char *symlink;
+    virOpenHookWhitelist *wl;
+    virOpenHookClient *client;
+    GMainContext *ctx;
+    GMainLoop *loop;
+    GThread *thread;
+    unsigned int ndenied;
+    unsigned int nclosed;
+} testBroker;
+
+
+static void
+testBrokerEvent(const virOpenHookEvent *event,
+                void *opaque)
+{
+    testBroker *b = opaque;
+
+    /* the events are counted on the broker thread, read after join */
+    if (event->type == VIR_OPENHOOK_EVENT_OPEN &&
+        event->decision == VIR_OPENHOOK_DECISION_DENY)
+        b->ndenied++;
+    if (event->type == VIR_OPENHOOK_EVENT_CLOSE)
+        b->nclosed++;
+}
+
+
+static void
+testBrokerClosed(virOpenHookBrokerConn *conn,
+                 void *opaque)
+{
+    testBroker *b = opaque;
+
+    virOpenHookBrokerConnFree(conn);
+    g_main_loop_quit(b->loop);
+}
+
+
+static gpointer
+testBrokerThread(gpointer opaque)
+{
+    testBroker *b = opaque;
+
+    g_main_context_push_thread_default(b->ctx);
+    g_main_loop_run(b->loop);
+    g_main_context_pop_thread_default(b->ctx);
+    return NULL;
+}
+
+
+static int
+testBrokerWriteFile(const char *path)
+{
+    return virFileWriteStr(path, "openhook", 0600);
+}
+
+
+static void
+testBrokerStop(testBroker *b)
+{
+    /* Dropping the client closes its socket: the broker sees EOF,
+     * frees its connection and stops its loop. */
+    g_clear_pointer(&b->client, virOpenHookClientFree);
+    if (b->thread)
+        g_thread_join(b->thread);
+    g_clear_pointer(&b->loop, g_main_loop_unref);
+    g_clear_pointer(&b->ctx, g_main_context_unref);
+    g_clear_pointer(&b->wl, virOpenHookWhitelistUnref);
+    if (b->dir)
+        virFileDeleteTree(b->dir);
+    g_free(b->dir);
+    g_free(b->rwfile);
+    g_free(b->rofile);
+    g_free(b->unlisted);
+    g_free(b->symlink);
+}
+
+
+static int
+testBrokerStart(testBroker *b)
+{
+    int fds[2] = { -1, -1 };
+    virOpenHookBrokerConn *conn;
+    g_autoptr(GSource) source = NULL;
+    g_autofree char *errmsg = NULL;
+
+    if (!(b->dir = g_dir_make_tmp("viropenhooktest-XXXXXX", NULL)))
+        return -1;
+    b->rwfile = g_strdup_printf("%s/rw.img", b->dir);
+    b->rofile = g_strdup_printf("%s/ro.img", b->dir);
+    b->unlisted = g_strdup_printf("%s/unlisted.img", b->dir);
+    b->symlink = g_strdup_printf("%s/link.img", b->dir);
+    if (testBrokerWriteFile(b->rwfile) < 0 ||
+        testBrokerWriteFile(b->rofile) < 0 ||
+        testBrokerWriteFile(b->unlisted) < 0 ||
+        symlink(b->unlisted, b->symlink) < 0)
+        return -1;
+
+    b->wl = virOpenHookWhitelistNew("viropenhooktest");
+    virOpenHookWhitelistSetEventCallback(b->wl, testBrokerEvent, b);
+    if (virOpenHookWhitelistAdd(b->wl, b->rwfile, VIR_OPENHOOK_ACCESS_RW,
+                                0, "vda[0]", &errmsg) < 0 ||
+        virOpenHookWhitelistAdd(b->wl, b->rofile, VIR_OPENHOOK_ACCESS_RO,
+                                0, "vda[1]", &errmsg) < 0) {
+        VIR_TEST_DEBUG("cannot fill the whitelist: %s", NULLSTR(errmsg));
+        return -1;
+    }
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+        return -1;
+    if (!(conn = virOpenHookBrokerConnNew(b->wl, fds[0]))) {
+        VIR_FORCE_CLOSE(fds[1]);
+        return -1;
+    }
+    b->client = virOpenHookClientNew(fds[1]);
+
+    b->ctx = g_main_context_new();
+    b->loop = g_main_loop_new(b->ctx, FALSE);
+    source = virOpenHookBrokerConnCreateSource(conn, testBrokerClosed, b);
+    g_source_attach(source, b->ctx);
+    b->thread = g_thread_new("openhook-broker", testBrokerThread, b);
+
+    if (virOpenHookClientHello(b->client) < 0) {
+        VIR_TEST_DEBUG("HELLO failed");
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Opens @path with @flags and checks the verdict: @expect is 0 for a
+ * grant (the fd must then have exactly the requested access mode) or
+ * the expected -errno. */
+static int
+testBrokerExpect(testBroker *b,
+                 const char *path,
+                 int oflags,
+                 int expect)
+{
+    uint64_t handle = 0;
+    int fd = virOpenHookClientOpen(b->client, path, oflags, 0, &handle);
+    int ret = -1;
+
+    if (expect < 0) {
+        if (fd != expect) {
+            VIR_TEST_DEBUG("open('%s', 0x%x) = %d, expected %d",
+                           path, oflags, fd, expect);
+            goto cleanup;
+        }
+        return 0;
+    }
+    if (fd < 0) {
+        VIR_TEST_DEBUG("open('%s', 0x%x) denied: %s",
+                       path, oflags, g_strerror(-fd));
+        return -1;
+    }
+    if ((fcntl(fd, F_GETFL) & O_ACCMODE) != (oflags & O_ACCMODE)) {
+        VIR_TEST_DEBUG("open('%s') got the wrong access mode", path);
+        goto cleanup;
+    }
+    if (virOpenHookClientClose(b->client, handle) < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    if (fd >= 0)
+        VIR_FORCE_CLOSE(fd);
+    return ret;
+}
+
+
+static int
+testBrokerDecisions(const void *opaque G_GNUC_UNUSED)
+{
+    testBroker b = { 0 };
+    g_autofree char *dotdot = NULL;
+    int ret = -1;
+
+    if (testBrokerStart(&b) < 0)
+        goto cleanup;
+
+    dotdot = g_strdup_printf("%s/sub/../rw.img", b.dir);
+
+    if (testBrokerExpect(&b, b.rwfile, O_RDWR, 0) < 0 ||
+        testBrokerExpect(&b, b.rofile, O_RDONLY, 0) < 0 ||
+        testBrokerExpect(&b, dotdot, O_RDONLY, 0) < 0 ||
+        testBrokerExpect(&b, b.rofile, O_RDWR, -EACCES) < 0 ||
+        testBrokerExpect(&b, b.unlisted, O_RDONLY, -EACCES) < 0 ||
+        testBrokerExpect(&b, b.symlink, O_RDONLY, -EACCES) < 0 ||
+        testBrokerExpect(&b, b.rwfile, O_RDWR | O_TRUNC, -EACCES) < 0 ||
+        testBrokerExpect(&b, b.rwfile, O_RDONLY | O_PATH, -EINVAL) < 0)
+        goto cleanup;
+
+    /* The client refuses a relative name without asking the broker. */
+    if (testBrokerExpect(&b, "rw.img", O_RDONLY, -EINVAL) < 0)
+        goto cleanup;
+
+    /* Once the entry is removed, the file is no longer granted. */
+    if (virOpenHookWhitelistRemove(b.wl, b.rwfile) < 0 ||
+        testBrokerExpect(&b, b.rwfile, O_RDWR, -EACCES) < 0)
+        goto cleanup;
+
+    ret = 0;
+
+ cleanup:
+    testBrokerStop(&b);
+    if (ret == 0 && (b.ndenied != 6 || b.nclosed != 3)) {
+        VIR_TEST_DEBUG("events: %u denials (expected 6), %u closes (expected 3)",
+                       b.ndenied, b.nclosed);
+        ret = -1;
+    }
+    return ret;
+}
+
+
+static int
+mymain(void)
+{
+    int ret = 0;
+
+#define DO_TEST_PATH(in, out) \
+    do { \
+        testPathData data = { in, out }; \
+        if (virTestRun("path " in, testPathNormalize, &data) < 0) \
+            ret = -1; \
+    } while (0)
+
+    DO_TEST_PATH("/a/b", "/a/b");
+    DO_TEST_PATH("//a///b/", "/a/b");
+    DO_TEST_PATH("/a/./b/.", "/a/b");
+    DO_TEST_PATH("/a/x/../b", "/a/b");
+    DO_TEST_PATH("/../../a", "/a");
+    DO_TEST_PATH("/", "/");
+    DO_TEST_PATH("a/b", NULL);
+    DO_TEST_PATH("./a", NULL);
+    DO_TEST_PATH("", NULL);
+
+    if (virTestRun("broker decisions", testBrokerDecisions, NULL) < 0)
+        ret = -1;
+
+    return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+VIR_TEST_MAIN(mymain)
