@@ -56,7 +56,7 @@ download() {
         avail=$(apt-cache showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -u | tr '\n' ' ')
         die "Debian's archive does not serve $pkg $ver (it serves: ${avail:-nothing}).
        Change the pin in scripts/pins.sh to one of those versions and run
-       'scripts/series.sh check' to see whether patches/ still applies."
+       'scripts/series.sh check $pkg' to see whether patches/$pkg still applies."
     fi
     [ -f "$dsc" ] || die "apt-get source did not produce $dsc"
     verify_dsc "$dsc"

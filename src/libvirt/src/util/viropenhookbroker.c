@@ -68,13 +68,13 @@ int
 virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
                       const char *path,
                       size_t pathlen,
-                      int flags,
+                      int oflags,
                       unsigned int mode,
                       uint64_t *handle)
 {
     virOpenHookEvent ev = {
         .type = VIR_OPENHOOK_EVENT_OPEN,
-        .flags = flags,
+        .oflags = oflags,
         .mode = mode,
     };
     g_autofree char *raw = NULL;
@@ -101,13 +101,13 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
 
     /* Malformed flags are refused even in permissive mode: no policy
      * would ever allow them. */
-    if ((reason = virOpenHookFlagsValidate(flags, mode, &write, &create)))
+    if ((reason = virOpenHookFlagsValidate(oflags, mode, &write, &create)))
         goto deny;
 
     if (virOpenHookWhitelistLookup(wl, norm, &ticket)) {
         ev.canonical = ticket.canonical;
         ev.origin = ticket.origin;
-        policy = virOpenHookFlagsCheckAccess(flags, ticket.access, ticket.create);
+        policy = virOpenHookFlagsCheckAccess(oflags, ticket.access, ticket.create);
     } else {
         policy = VIR_OPENHOOK_REASON_NOT_LISTED;
     }
@@ -121,19 +121,19 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
     /* Open the name libvirt resolved, never the guest's bytes; only a
      * permissive grant of an unlisted path has no such name. */
     openpath = ticket.entry ? ticket.canonical : norm;
-    if ((fd = virOpenHookSafeOpen(openpath, flags, mode, permissive,
+    if ((fd = virOpenHookSafeOpen(openpath, oflags, mode, permissive,
                                   &st, &reason)) < 0) {
         ret = fd;
         goto error;
     }
 
-    if (virOpenHookWhitelistCommit(wl, &ticket, flags, &st, permissive,
+    if (virOpenHookWhitelistCommit(wl, &ticket, oflags, &st, permissive,
                                    handle, &reason) < 0)
         goto deny;
     if (policy != VIR_OPENHOOK_REASON_NONE)
         reason = policy;
 
-    if ((ret = virOpenHookSafeOpenFinish(fd, flags)) < 0) {
+    if ((ret = virOpenHookSafeOpenFinish(fd, oflags)) < 0) {
         virOpenHookWhitelistRelease(wl, *handle, VIR_OPENHOOK_REASON_OPEN_FAILED);
         *handle = 0;
         reason = VIR_OPENHOOK_REASON_OPEN_FAILED;

@@ -36,7 +36,7 @@
 int virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
                           const char *path,
                           size_t pathlen,
-                          int flags,
+                          int oflags,
                           unsigned int mode,
                           uint64_t *handle);
 

@@ -168,16 +168,16 @@ virOpenHookClientConnect(const char *path,
  * refused rather than used. Returns 0 or -errno. */
 static int
 virOpenHookClientCheckFD(int fd,
-                         int flags)
+                         int oflags)
 {
     int fl = fcntl(fd, F_GETFL);
 
     if (fl < 0)
         return -EIO;
-    if ((fl & O_ACCMODE) != (flags & O_ACCMODE))
+    if ((fl & O_ACCMODE) != (oflags & O_ACCMODE))
         return -EACCES;
     /* Close-on-exec belongs to our descriptor, not to the file. */
-    if (!(flags & O_CLOEXEC) && fcntl(fd, F_SETFD, 0) < 0)
+    if (!(oflags & O_CLOEXEC) && fcntl(fd, F_SETFD, 0) < 0)
         return -errno;
     return 0;
 }
@@ -186,7 +186,7 @@ virOpenHookClientCheckFD(int fd,
 int
 virOpenHookClientOpen(virOpenHookClient *client,
                       const char *path,
-                      int flags,
+                      int oflags,
                       unsigned int mode,
                       uint64_t *handle)
 {
@@ -209,7 +209,7 @@ virOpenHookClientOpen(virOpenHookClient *client,
         return -ENAMETOOLONG;
 
     id = client->nextId++;
-    len = virOpenHookProtoEncodeOpen(client->buf, id, flags, mode, path, pathlen);
+    len = virOpenHookProtoEncodeOpen(client->buf, id, oflags, mode, path, pathlen);
     if (virOpenHookProtoSend(client->sock, client->buf, len, -1, false) < 0)
         return virOpenHookClientKill(client);
 
@@ -226,7 +226,7 @@ virOpenHookClientOpen(virOpenHookClient *client,
     if (reply.status < 0)
         return reply.status;
 
-    if ((rc = virOpenHookClientCheckFD(fd, flags)) < 0) {
+    if ((rc = virOpenHookClientCheckFD(fd, oflags)) < 0) {
         virOpenHookCloseFD(&fd);
         /* Tell the broker, so the refused grant does not count. */
         len = virOpenHookProtoEncodeClose(client->buf, reply.handle);

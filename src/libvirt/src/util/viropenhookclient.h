@@ -45,14 +45,14 @@ int virOpenHookClientConnect(const char *path,
                              virOpenHookClient **client);
 
 /*
- * Ask the broker to open @path (absolute) with @flags/@mode. Returns the
+ * Ask the broker to open @path (absolute) with @oflags/@mode. Returns the
  * fd, close-on-exec iff O_CLOEXEC was requested, with *@handle set for
  * virOpenHookClientClose(); or -errno (the broker's verdict, or -EIO
  * on a dead channel).
  */
 int virOpenHookClientOpen(virOpenHookClient *client,
                           const char *path,
-                          int flags,
+                          int oflags,
                           unsigned int mode,
                           uint64_t *handle);
 

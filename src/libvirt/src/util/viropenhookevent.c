@@ -116,7 +116,7 @@ virOpenHookEventFormat(const virOpenHookEvent *event)
     virOpenHookEventAppendStr(buf, "origin", event->origin);
     if (event->type == VIR_OPENHOOK_EVENT_OPEN)
         g_string_append_printf(buf, " flags=0%o mode=0%o",
-                               (unsigned int)event->flags, event->mode);
+                               (unsigned int)event->oflags, event->mode);
     g_string_append_printf(buf, " result=%d handle=%" G_GUINT64_FORMAT,
                            event->result, (guint64)event->handle);
     virOpenHookEventAppendStr(buf, "detail", event->detail);

@@ -75,7 +75,7 @@ typedef struct {
     const char *canonical;  /* allowlist entry, or NULL */
     const char *origin;     /* entry's origin label, or NULL */
     const char *detail;     /* free text (e.g. protocol error), or NULL */
-    int flags;
+    int oflags;
     unsigned int mode;
     int result;             /* 0 or -errno, as sent to the guest */
     uint64_t handle;

@@ -44,44 +44,37 @@ virOpenHookAccessToString(virOpenHookAccess access)
 }
 
 
-/* O_PATH, O_TMPFILE, O_DIRECTORY, O_ASYNC and anything unknown are
- * absent on purpose: none of them yields an image the guest may use. */
-const int virOpenHookAllowedFlags =
-    O_ACCMODE | O_CLOEXEC | O_DIRECT | O_DSYNC | O_SYNC | O_NONBLOCK |
-    O_LARGEFILE | O_NOATIME | O_NOCTTY | O_NOFOLLOW | O_APPEND |
-    O_CREAT | O_EXCL | O_TRUNC;
-
 #define VIR_OPENHOOK_CREATE_FLAGS (O_CREAT | O_EXCL | O_TRUNC)
 
 
 virOpenHookReason
-virOpenHookFlagsValidate(int flags,
+virOpenHookFlagsValidate(int oflags,
                          unsigned int mode,
                          bool *write,
                          bool *create)
 {
-    int acc = flags & O_ACCMODE;
+    int acc = oflags & O_ACCMODE;
 
     *write = false;
     *create = false;
 
-    if (flags & ~virOpenHookAllowedFlags)
+    if (oflags & ~VIR_OPENHOOK_ALLOWED_FLAGS)
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
     if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR)
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
-    if (acc == O_RDONLY && (flags & O_TRUNC))
+    if (acc == O_RDONLY && (oflags & O_TRUNC))
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
-    if ((flags & O_CREAT) && (mode & ~07777))
+    if ((oflags & O_CREAT) && (mode & ~07777))
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
 
     *write = acc != O_RDONLY;
-    *create = (flags & VIR_OPENHOOK_CREATE_FLAGS) != 0;
+    *create = (oflags & VIR_OPENHOOK_CREATE_FLAGS) != 0;
     return VIR_OPENHOOK_REASON_NONE;
 }
 
 
 virOpenHookReason
-virOpenHookFlagsCheckAccess(int flags,
+virOpenHookFlagsCheckAccess(int oflags,
                             virOpenHookAccess access,
                             bool allowCreate)
 {
@@ -89,7 +82,7 @@ virOpenHookFlagsCheckAccess(int flags,
     bool create;
     virOpenHookReason reason;
 
-    if ((reason = virOpenHookFlagsValidate(flags, 0, &write, &create)))
+    if ((reason = virOpenHookFlagsValidate(oflags, 0, &write, &create)))
         return reason;
     if (write && access != VIR_OPENHOOK_ACCESS_RW)
         return VIR_OPENHOOK_REASON_READ_ONLY;
@@ -101,7 +94,7 @@ virOpenHookFlagsCheckAccess(int flags,
 
 int
 virOpenHookSafeOpen(const char *path,
-                    int flags,
+                    int oflags,
                     unsigned int mode,
                     bool followSymlinks,
                     struct stat *st,
@@ -111,8 +104,8 @@ virOpenHookSafeOpen(const char *path,
     int fd;
 
     memset(&how, 0, sizeof(how));
-    how.flags = (flags & ~O_TRUNC) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-    if (flags & O_CREAT)
+    how.flags = (oflags & ~O_TRUNC) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    if (oflags & O_CREAT)
         how.mode = mode & 0666;
     how.resolve = RESOLVE_NO_MAGICLINKS;
     if (!followSymlinks)
@@ -153,9 +146,9 @@ virOpenHookSafeOpen(const char *path,
 
 int
 virOpenHookSafeOpenFinish(int fd,
-                          int flags)
+                          int oflags)
 {
-    if (flags & O_TRUNC) {
+    if (oflags & O_TRUNC) {
         int rc;
 
         do {
@@ -168,8 +161,8 @@ virOpenHookSafeOpenFinish(int fd,
     /* F_SETFL replaces exactly the status flags below, so setting the
      * requested ones drops the O_NONBLOCK we opened with without an
      * F_GETFL round trip. */
-    if (!(flags & O_NONBLOCK) &&
-        fcntl(fd, F_SETFL, flags & (O_APPEND | O_DIRECT | O_NOATIME)) < 0)
+    if (!(oflags & O_NONBLOCK) &&
+        fcntl(fd, F_SETFL, oflags & (O_APPEND | O_DIRECT | O_NOATIME)) < 0)
         return -errno;
 
     return 0;

@@ -20,6 +20,7 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "viropenhookevent.h"
@@ -33,22 +34,27 @@ typedef enum {
 
 const char *virOpenHookAccessToString(virOpenHookAccess access);
 
-/* The explicit list of open(2) flags a guest may pass at all. */
-extern const int virOpenHookAllowedFlags;
+/* The explicit list of open(2) flags a guest may pass at all. O_PATH,
+ * O_TMPFILE, O_DIRECTORY, O_ASYNC and anything unknown are absent on
+ * purpose: none of them yields an image the guest may use. */
+#define VIR_OPENHOOK_ALLOWED_FLAGS \
+    (O_ACCMODE | O_CLOEXEC | O_DIRECT | O_DSYNC | O_SYNC | O_NONBLOCK | \
+     O_LARGEFILE | O_NOATIME | O_NOCTTY | O_NOFOLLOW | O_APPEND | \
+     O_CREAT | O_EXCL | O_TRUNC)
 
-/* Check @flags and @mode for well-formedness (unknown or forbidden bits:
+/* Check @oflags and @mode for well-formedness (unknown or forbidden bits:
  * VIR_OPENHOOK_REASON_BAD_FLAGS, which is never overridden by the
  * permissive mode). Sets *@write when the open needs write access and
  * *@create when it needs an entry that allows creation. */
 virOpenHookReason
-virOpenHookFlagsValidate(int flags,
+virOpenHookFlagsValidate(int oflags,
                          unsigned int mode,
                          bool *write,
                          bool *create);
 
 /* Policy check of a validated request against an entry's rights. */
 virOpenHookReason
-virOpenHookFlagsCheckAccess(int flags,
+virOpenHookFlagsCheckAccess(int oflags,
                             virOpenHookAccess access,
                             bool allowCreate);
 
@@ -68,7 +74,7 @@ virOpenHookFlagsCheckAccess(int flags,
  */
 int
 virOpenHookSafeOpen(const char *path,
-                    int flags,
+                    int oflags,
                     unsigned int mode,
                     bool followSymlinks,
                     struct stat *st,
@@ -78,4 +84,4 @@ virOpenHookSafeOpen(const char *path,
  * and clearing O_NONBLOCK if it was not requested. Returns 0 or -errno. */
 int
 virOpenHookSafeOpenFinish(int fd,
-                          int flags);
+                          int oflags);

@@ -638,7 +638,7 @@ virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl)
 static virOpenHookReason
 virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
                                virOpenHookEntry *entry,
-                               int flags,
+                               int oflags,
                                const struct stat *st)
 {
     virOpenHookReason reason;
@@ -647,7 +647,7 @@ virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
         return VIR_OPENHOOK_REASON_NOT_LISTED;
     if (!entry->listed)
         return VIR_OPENHOOK_REASON_REMOVED;
-    if ((reason = virOpenHookFlagsCheckAccess(flags, entry->access, entry->create)))
+    if ((reason = virOpenHookFlagsCheckAccess(oflags, entry->access, entry->create)))
         return reason;
     if (entry->bound) {
         if (st->st_dev != entry->dev || st->st_ino != entry->ino)
@@ -666,7 +666,7 @@ virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
 int
 virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
                            virOpenHookTicket *ticket,
-                           int flags,
+                           int oflags,
                            const struct stat *st,
                            bool permissive,
                            uint64_t *handle,
@@ -678,7 +678,7 @@ virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
     *handle = 0;
 
     g_mutex_lock(&wl->lock);
-    *reason = virOpenHookWhitelistCheckGrant(wl, entry, flags, st);
+    *reason = virOpenHookWhitelistCheckGrant(wl, entry, oflags, st);
     if (*reason != VIR_OPENHOOK_REASON_NONE && !permissive) {
         g_mutex_unlock(&wl->lock);
         return -1;

@@ -140,7 +140,7 @@ void virOpenHookTicketClear(virOpenHookTicket *ticket);
 
 /*
  * Record a grant of the file described by @st for a request with
- * @flags: re-checks that the entry is still listed, its access, the
+ * @oflags: re-checks that the entry is still listed, its access, the
  * (dev, ino) identity (binding it for a create entry) and the guest's
  * fd limit. In @permissive mode a failed check is returned in *@reason
  * but the grant is still recorded. Returns 0 with *@handle set, or -1
@@ -148,7 +148,7 @@ void virOpenHookTicketClear(virOpenHookTicket *ticket);
  */
 int virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
                                virOpenHookTicket *ticket,
-                               int flags,
+                               int oflags,
                                const struct stat *st,
                                bool permissive,
                                uint64_t *handle,
