@@ -4,6 +4,7 @@
 #
 #   - the series: patches/ apply and agree with src/ (drift check)
 #   - this project's own unit tests (standalone build of src/)
+#   - the QEMU side (patched QEMU, preload client) against openhook-broker
 #   - every libvirt patch builds and passes libvirt's unit tests on its own
 #   - libvirt's whole test suite on the patched tree, and its syntax-check
 #   - the E2E scenarios in tests/e2e/ (real virtqemud, virsh and QEMU)
@@ -69,8 +70,20 @@ tail_counts() {
     fi
 }
 
+# suite NAME LOG COMMAND...: a suite that ends with "N passed, M failed";
+# an empty suite counts as a failure.
+suite() {
+    local name=$1 log=$LOGDIR/$2.log c; shift 2
+    printf '==> %s\n' "$name"
+    "$@" > "$log" 2>&1
+    c=$(tail_counts "$log")
+    [ "${c% *}" -gt 0 ] || c="${c% *} $((${c#* } + 1))"
+    [ "${c#* }" = 0 ] || grep -E '^not ok|^#|FAIL|ERROR' "$log" | head -30
+    record "$name" $c
+}
+
 main() {
-    local start=$SECONDS c
+    local start=$SECONDS
 
     if [ "${OPENHOOK_SKIP_DEPS:-0}" != 1 ]; then
         step deps "$ROOT/scripts/deps.sh" || return
@@ -83,13 +96,13 @@ main() {
     step build-libvirt "$ROOT/scripts/build-libvirt.sh" || return
     step build-qemu "$ROOT/scripts/build-qemu.sh" tools system || return
 
-    # This project's own unit tests (standalone build of the src/ modules).
-    printf '==> openhook unit tests\n'
-    "$ROOT/tests/unit/run-all.sh" > "$LOGDIR/openhook-unit.log" 2>&1
-    c=$(tail_counts "$LOGDIR/openhook-unit.log")
-    [ "${c% *}" -gt 0 ] || c="${c% *} $((${c#* } + 1))"   # an empty suite is a failure
-    [ "${c#* }" = 0 ] || grep -E 'FAIL|not ok|ERROR' "$LOGDIR/openhook-unit.log" | head -20
-    record "openhook unit tests" $c
+    # This project's own unit tests (standalone build of the src/ modules:
+    # normal, ASan+UBSan, short fuzzer runs).
+    suite "openhook unit tests" openhook-unit "$ROOT/tests/unit/run-all.sh"
+
+    # The QEMU side: the patched QEMU and the preload client with Debian's
+    # QEMU, against the standalone broker.
+    suite "QEMU-side tests" qemu-side "$ROOT/tests/qemu/run-all.sh"
 
     # Each libvirt patch on its own (the last one is the tree tested below).
     printf '==> libvirt series bisectability\n'
@@ -97,6 +110,8 @@ main() {
     record "libvirt patches build+test alone" \
         "$(grep -c '^bisect: ok' "$LOGDIR/bisect.log")" "$(grep -c '^bisect: FAILED' "$LOGDIR/bisect.log")"
     grep '^bisect: FAILED' -A20 "$LOGDIR/bisect.log"
+    # bisect leaves the build at an earlier patch: rebuild the whole series
+    step rebuild-libvirt "$ROOT/scripts/build-libvirt.sh" || return
 
     printf '==> libvirt test suite\n'
     meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
@@ -111,11 +126,7 @@ main() {
     local s
     for s in "$ROOT"/tests/e2e/[a-z]*.sh; do
         [ "$(basename "$s")" = lib.sh ] && continue
-        printf '==> e2e %s\n' "$(basename "$s" .sh)"
-        "$s" > "$LOGDIR/e2e-$(basename "$s" .sh).log" 2>&1
-        c=$(tail_counts "$LOGDIR/e2e-$(basename "$s" .sh).log")
-        [ "${c#* }" = 0 ] || grep -E '^not ok|^#' "$LOGDIR/e2e-$(basename "$s" .sh).log" | head -30
-        record "e2e $(basename "$s" .sh)" $c
+        suite "e2e $(basename "$s" .sh)" "e2e-$(basename "$s" .sh)" "$s"
     done
 
     printf '\n==> summary (%d s; logs in %s)\n' $((SECONDS - start)) "$LOGDIR"
