@@ -208,6 +208,7 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
     # Bring the tree's copies of src/ files back, so src/ never lags.  Only
     # files the series holds, and never over an edit made in src/ since the
     # last apply/export (that edit belongs in the tree first: run apply).
+    local stale=0
     if [ -d "$ROOT/src/$p" ]; then
         local f rel
         while IFS= read -r -d '' f; do
@@ -215,14 +216,17 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
             tree_git "$tree" cat-file -e "HEAD:$rel" 2>/dev/null || continue
             tree_git "$tree" show "HEAD:$rel" | cmp -s - "$f" && continue
             if ! grep -qxF "$(sha256sum < "$f" | cut -d' ' -f1)  $rel" "$(manifest_file "$p")" 2>/dev/null; then
-                die "src/$p/$rel was edited after the last apply and differs from the tree:
-       run 'scripts/series.sh apply $p' to fold it in first"
+                say "$p: src/$p/$rel was edited after the last apply: kept;"
+                say "    'scripts/series.sh apply $p' folds it into the series, then export again"
+                stale=1
+                continue
             fi
             tree_git "$tree" show "HEAD:$rel" > "$f"
             say "$p: updated src/$p/$rel from the tree"
         done < <(find "$ROOT/src/$p" -type f -print0)
     fi
-    write_manifest "$p"
+    # Files kept above stay "edited" for the next export.
+    [ "$stale" = 1 ] || write_manifest "$p"
     printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
     say "$p: exported $n patches to patches/$p"
 }
