@@ -226,8 +226,14 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
         done < <(find "$ROOT/src/$p" -type f -print0)
     fi
     # Files kept above stay "edited" for the next export.
-    [ "$stale" = 1 ] || write_manifest "$p"
-    printf '%s\n%s\n' "$(series_digest "$p")" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
+    # Files kept above stay "edited" for the next export, and the next
+    # apply must not skip folding them in.
+    local digest=stale
+    if [ "$stale" = 0 ]; then
+        write_manifest "$p"
+        digest=$(series_digest "$p")
+    fi
+    printf '%s\n%s\n' "$digest" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
     say "$p: exported $n patches to patches/$p"
 }
 
