@@ -17,7 +17,7 @@
 COMMON_OPTS=(
     --prefix=/usr --sysconfdir=/etc --localstatedir=/var
     --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
-    --disable-docs --without-default-features
+    --disable-docs --without-default-features --enable-qed
 )
 
 build_one() {

@@ -317,8 +317,48 @@ native_qsd() {
     fi
 }
 
+# libvirt probes command-line options with QMP query-command-line-options,
+# which lists only QemuOpts groups: -open-hook-fd must be one, with an "fd"
+# parameter, both in the filtered and in the full answer.
+native_probe() {
+    local out=$QT_DIR/probe.out
+    printf '%s\n' '{"execute":"qmp_capabilities"}' \
+        '{"execute":"query-command-line-options","arguments":{"option":"open-hook-fd"}}' \
+        '{"execute":"query-command-line-options"}' '{"execute":"quit"}' |
+        timeout 20 "$QSYS" -machine none -qmp stdio -nodefaults -display none > "$out" 2>&1
+    if python3 - "$out" <<'PY'
+import json, sys
+replies = [m["return"] for m in map(json.loads, open(sys.argv[1])) if "return" in m]
+want = {"option": "open-hook-fd",
+        "parameters": [{"name": "fd", "type": "string"}]}
+def strip(opts):
+    return [{"option": o["option"],
+             "parameters": [{k: p[k] for k in ("name", "type")}
+                            for p in o["parameters"]]}
+            for o in opts if o["option"] == "open-hook-fd"]
+sys.exit(0 if strip(replies[1]) == [want] and strip(replies[2]) == [want]
+         else 1)
+PY
+    then
+        ok "QMP query-command-line-options lists open-hook-fd with its fd parameter (libvirt can probe it)"
+    else
+        not_ok "query-command-line-options: open-hook-fd"; diag "$out"
+    fi
+
+    # the key=value form gives the same as the documented '-open-hook-fd N'
+    local log=$QT_DIR/probe-kv.log
+    broker "$log" -c "$QT_DIR/probe-other" -- "$QSYS" -open-hook-fd fd=@FD@ -machine none \
+        -nodefaults -display none -pidfile "$QT_DIR/probe.pid"
+    if grep -qE "^event=open decision=deny .*path=\"$QT_DIR/probe.pid\"" "$log"; then
+        ok "-open-hook-fd fd=N: the hook is active (the PID file is asked for)"
+    else
+        not_ok "-open-hook-fd fd=N"; diag "$log" "$log.out"
+    fi
+}
+
 native_all() {
     native_unit
+    native_probe
     if ! native_images; then
         not_ok "creating test images"
         return
