@@ -253,7 +253,8 @@ toolSpawn(virOpenHookBrokerTool *tool,
 
     if (!g_spawn_async(NULL, argv, env,
                        G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                       G_SPAWN_LEAVE_DESCRIPTORS_OPEN,
+                       G_SPAWN_LEAVE_DESCRIPTORS_OPEN |
+                       G_SPAWN_CHILD_INHERITS_STDIN,
                        toolChildSetup, GINT_TO_POINTER(sv[1]), &pid, &err)) {
         fprintf(stderr, "cannot run %s: %s\n", argv[0], err->message);
         virOpenHookCloseFD(&sv[0]);
@@ -297,11 +298,11 @@ main(int argc,
         { "socket", 's', 0, G_OPTION_ARG_FILENAME, &sockpath,
           "listen on this UNIX socket", "PATH" },
         { "allow", 'r', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowRO,
-          "allow PATH read-only", "PATH" },
+          "allow PATH read-only (must exist)", "PATH" },
         { "allow-rw", 'w', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowRW,
-          "allow PATH read-write", "PATH" },
+          "allow PATH read-write (must exist)", "PATH" },
         { "allow-create", 'c', 0, G_OPTION_ARG_FILENAME_ARRAY, &allowCreate,
-          "allow PATH read-write and creation", "PATH" },
+          "allow PATH read-write and creation (may not exist yet)", "PATH" },
         { "whitelist", 'f', 0, G_OPTION_ARG_FILENAME, &wlfile,
           "read 'ro|rw|create PATH [ORIGIN]' lines from FILE", "FILE" },
         { "permissive", 'p', 0, G_OPTION_ARG_NONE, &permissive,
@@ -328,6 +329,15 @@ main(int argc,
     size_t i;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "Paths given with -r and -w (and 'ro' and 'rw' lines of -f) must exist\n"
+        "when they are added: they are resolved and bound to their file then.\n"
+        "Paths given with -c ('create' lines) may not exist yet; their directory\n"
+        "must.\n"
+        "\n"
+        "With -- COMMAND, @FD@ in the arguments is replaced with the number of the\n"
+        "socket (also in $OPENHOOK_FD); COMMAND inherits stdin, stdout and stderr,\n"
+        "and the broker exits with its status.\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "%s\n", err->message);
         return 2;

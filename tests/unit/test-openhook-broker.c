@@ -90,6 +90,11 @@ assertDropped(Fixture *f,
     g_assert_cmpint(ohtBrokerCloseReason(f->broker), ==, reason);
     g_assert_cmpint(ohtRecvRaw(f->sock, f->buf, VIR_OPENHOOK_MAX_MSG, NULL, 5000), ==, 0);
     g_assert_cmpuint(ohtEventsReason(f->ev, reason), ==, 1);
+    /* a dropped connection is not a decision, never a grant */
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_PROTOCOL,
+                                    VIR_OPENHOOK_DECISION_NONE), ==, 1);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_PROTOCOL,
+                                    VIR_OPENHOOK_DECISION_GRANT), ==, 0);
 }
 
 
@@ -279,9 +284,38 @@ testDisconnectMidRequest(Fixture *f,
     sendOpen(f, 1, f->img, O_RDONLY);
     virOpenHookCloseFD(&f->sock);
     g_assert_true(ohtBrokerWaitClosed(f->broker, 5000));
-    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+    /* Usually the broker reads the request after we hung up: the reply
+     * cannot be sent and its grant is released.  If it answered before
+     * our close(), the fd died in our receive queue, which the broker
+     * cannot tell from a guest that keeps its fds: the grant stays held. */
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==,
+                     ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_GRANT) -
+                     ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_SEND_FAILED));
     /* Our socket and the broker's end are both gone. */
     g_assert_cmpuint(ohtCountFDs(), ==, before - 2);
+}
+
+
+/* The peer hanging up is reported as a protocol event with decision
+ * "none": log readers must not count it as a grant (or a denial). */
+static void
+testPeerClosedNoDecision(Fixture *f,
+                         gconstpointer data G_GNUC_UNUSED)
+{
+    ohtRawHello(f->sock);
+    virOpenHookCloseFD(&f->sock);
+    g_assert_true(ohtBrokerWaitClosed(f->broker, 5000));
+    g_assert_cmpint(ohtBrokerCloseReason(f->broker), ==,
+                    VIR_OPENHOOK_REASON_PEER_CLOSED);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_PROTOCOL,
+                                    VIR_OPENHOOK_DECISION_NONE), ==, 1);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_PROTOCOL,
+                                    VIR_OPENHOOK_DECISION_GRANT), ==, 0);
+    g_assert_true(ohtEventsContain(f->ev,
+                                   "event=protocol decision=none reason=peer-closed"));
+    g_assert_cmpstr(virOpenHookDecisionToString(VIR_OPENHOOK_DECISION_NONE),
+                    ==, "none");
 }
 
 
@@ -364,6 +398,7 @@ main(int argc,
     ADD("nul-in-path", testNulInPath);
     ADD("fds-to-broker", testFdsToBroker);
     ADD("disconnect-mid-request", testDisconnectMidRequest);
+    ADD("peer-closed-no-decision", testPeerClosedNoDecision);
     g_test_add("/broker/backpressure", Fixture, GUINT_TO_POINTER(4),
                fixtureSetup, testBackpressure, fixtureTeardown);
     g_test_add_func("/broker/event-mask", testEventMask);

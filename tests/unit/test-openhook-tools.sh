@@ -44,4 +44,12 @@ set +e
 rc=$?
 set -e
 [ $rc -eq 1 ] || fail "spawn exit status not propagated ($rc)"
+
+# 3. The command inherits stdin (scripts pipe data or QMP into it).
+out=$(echo piped | "$broker" -q -r "$tmp/a.img" -- cat) || fail "stdin"
+[ "$out" = piped ] || fail "child did not inherit stdin (got '$out')"
+
+# 4. --help says which entries must exist.
+"$broker" --help | grep -q -- '-r and -w .* must exist' || fail "help: -r/-w must exist"
+"$broker" --help | grep -q -- '-c .* may not exist yet' || fail "help: -c may not exist"
 echo "tools OK"

@@ -236,8 +236,7 @@ virOpenHookBrokerConnDrop(virOpenHookBrokerConn *conn,
 {
     virOpenHookEvent ev = {
         .type = VIR_OPENHOOK_EVENT_PROTOCOL,
-        .decision = reason == VIR_OPENHOOK_REASON_PEER_CLOSED ?
-            VIR_OPENHOOK_DECISION_GRANT : VIR_OPENHOOK_DECISION_DENY,
+        .decision = VIR_OPENHOOK_DECISION_NONE,
         .reason = reason,
         .detail = detail,
     };

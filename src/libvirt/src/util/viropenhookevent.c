@@ -32,6 +32,7 @@ static const char *const virOpenHookDecisionNames[] = {
     "grant",
     "deny",
     "would-deny",
+    "none",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(virOpenHookDecisionNames) == VIR_OPENHOOK_DECISION_LAST);
 

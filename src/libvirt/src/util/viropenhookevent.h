@@ -34,6 +34,7 @@ typedef enum {
     VIR_OPENHOOK_DECISION_GRANT = 0,
     VIR_OPENHOOK_DECISION_DENY,
     VIR_OPENHOOK_DECISION_WOULD_DENY, /* permissive mode: granted anyway */
+    VIR_OPENHOOK_DECISION_NONE,       /* not a decision: protocol events */
 
     VIR_OPENHOOK_DECISION_LAST
 } virOpenHookDecision;
