@@ -356,6 +356,32 @@ PY
     fi
 }
 
+# Descriptors QEMU opened with qemu_create() and closed with plain close()
+# were reported late; the chardev log file now goes through qemu_close():
+# chardev-remove reports it closed at once, while QEMU runs on.
+native_chardev_log() {
+    local d=$QT_DIR/img log=$QT_DIR/chardev.log qmp=$QT_DIR/chr.sock out=$QT_DIR/chr.out
+    "$BROKER" -c "$d/chr.txt" -c "$d/chr.log" -- \
+        /bin/sh -c 'out=$1; shift; exec "$@" > "$out" 2>&1' sh "$log.out" \
+        "$QSYS" -open-hook-fd @FD@ -machine none -nodefaults -display none \
+        -qmp "unix:$qmp,server=on,wait=off" > "$log" 2> "$log.err" &
+    local bpid=$!
+    QT_PIDS+=("$bpid")
+    "$QMP" "$qmp" \
+        "chardev-add {\"id\":\"c0\",\"backend\":{\"type\":\"file\",\"data\":{\"out\":\"$d/chr.txt\",\"logfile\":\"$d/chr.log\"}}}" \
+        'chardev-remove {"id":"c0"}' > "$out" 2>&1
+    local closed
+    closed=$(count_events "$log" "^event=close .*path=\"$d/chr.(txt|log)\"")
+    "$QMP" "$qmp" quit >> "$out" 2>&1
+    wait "$bpid"
+    if [ "$(grep -c ' ok' "$out")" -eq 3 ] && [ "$closed" -eq 2 ] &&
+       [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/chr.log\"")" -eq 1 ]; then
+        ok "chardev logfile: granted, and reported closed by chardev-remove while QEMU runs (qemu_close)"
+    else
+        not_ok "chardev logfile close report (closes before quit: $closed)"; diag "$out" "$log" "$log.out"
+    fi
+}
+
 native_all() {
     native_unit
     native_probe
@@ -373,4 +399,5 @@ native_all() {
     native_locking
     native_system
     native_qsd
+    native_chardev_log
 }
