@@ -1,0 +1,391 @@
+/*
+ * qemu_openhook.c: let libvirt open the files QEMU uses on its behalf
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#include <config.h>
+
+#include <sys/socket.h>
+
+#include "qemu_openhook.h"
+#include "viraudit.h"
+#include "virerror.h"
+#include "virfile.h"
+#include "virlog.h"
+#include "viropenhookbroker.h"
+#include "viruuid.h"
+
+#define VIR_FROM_THIS VIR_FROM_QEMU
+
+VIR_LOG_INIT("qemu.qemu_openhook");
+
+/*
+ * The open hook of one running domain: its whitelist, and the broker
+ * end of the channel QEMU sends its open requests on.  The broker is
+ * served from the domain's event thread and never takes the domain
+ * lock, a job or the monitor: QEMU sends requests from inside QMP
+ * commands, so waiting on any of them would deadlock.  The whitelist
+ * has its own lock, so jobs can change it while QEMU is being served.
+ */
+struct _qemuOpenHook {
+    virQEMUOpenHookMode mode;
+    virOpenHookWhitelist *wl;
+    char *preload;
+
+    /* for logs and audit records, which are written without the
+     * domain lock */
+    char *vmname;
+    char *virttype;
+    char uuidstr[VIR_UUID_STRING_BUFLEN];
+
+    int qemufd;     /* QEMU's end of the channel, until it is passed */
+    virOpenHookBrokerConn *conn;
+    GSource *source;
+};
+
+
+void
+qemuOpenHookFree(qemuOpenHook *hook)
+{
+    if (!hook)
+        return;
+
+    if (hook->source) {
+        g_source_destroy(hook->source);
+        g_source_unref(hook->source);
+    }
+    g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
+    VIR_FORCE_CLOSE(hook->qemufd);
+    if (hook->wl) {
+        /* QEMU is gone: so is every fd it held */
+        virOpenHookWhitelistReleaseAll(hook->wl);
+        virOpenHookWhitelistUnref(hook->wl);
+    }
+    g_free(hook->preload);
+    g_free(hook->vmname);
+    g_free(hook->virttype);
+    g_free(hook);
+}
+
+
+static void
+qemuOpenHookAudit(qemuOpenHook *hook,
+                  const virOpenHookEvent *ev)
+{
+    g_autofree char *vmname = NULL;
+    g_autofree char *path = NULL;
+    const char *decision = virOpenHookDecisionToString(ev->decision);
+    const char *reason = virOpenHookReasonToString(ev->reason);
+
+    if (!(vmname = virAuditEncode("vm", hook->vmname)) ||
+        !(path = virAuditEncode("path", VIR_AUDIT_STR(ev->path))))
+        return;
+
+    VIR_AUDIT(VIR_AUDIT_RECORD_RESOURCE,
+              ev->decision != VIR_OPENHOOK_DECISION_DENY,
+              "virt=%s resrc=file reason=open %s uuid=%s %s flags=0x%x "
+              "decision=%s cause=%s",
+              hook->virttype, vmname, hook->uuidstr, path,
+              (unsigned int)ev->oflags, decision, reason);
+}
+
+
+/* Runs on the domain's event thread, or on whichever thread changed the
+ * whitelist, with no lock held. */
+static void
+qemuOpenHookEvent(const virOpenHookEvent *ev,
+                  void *opaque)
+{
+    qemuOpenHook *hook = opaque;
+    g_autofree char *line = virOpenHookEventFormat(ev);
+
+    switch (ev->type) {
+    case VIR_OPENHOOK_EVENT_OPEN:
+        if (ev->decision == VIR_OPENHOOK_DECISION_GRANT)
+            VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        else
+            VIR_WARN("open hook of domain '%s': %s", hook->vmname, line);
+        qemuOpenHookAudit(hook, ev);
+        break;
+    case VIR_OPENHOOK_EVENT_CLOSE:
+    case VIR_OPENHOOK_EVENT_DRAINED:
+        VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        break;
+    case VIR_OPENHOOK_EVENT_PROTOCOL:
+        VIR_WARN("open hook of domain '%s': %s", hook->vmname, line);
+        break;
+    case VIR_OPENHOOK_EVENT_LAST:
+        break;
+    }
+}
+
+
+qemuOpenHook *
+qemuOpenHookNew(const virDomainDef *def,
+                virQEMUOpenHookMode mode,
+                const char *preload)
+{
+    g_autoptr(qemuOpenHook) hook = g_new0(qemuOpenHook, 1);
+    const char *virt = virDomainVirtTypeToString(def->virtType);
+
+    hook->qemufd = -1;
+    hook->mode = mode;
+    hook->preload = g_strdup(preload);
+    hook->vmname = g_strdup(def->name);
+    hook->virttype = g_strdup(virt ? virt : "?");
+    virUUIDFormat(def->uuid, hook->uuidstr);
+
+    hook->wl = virOpenHookWhitelistNew(def->name);
+    virOpenHookWhitelistSetMode(hook->wl,
+                                mode == QEMU_OPEN_HOOK_PERMISSIVE ?
+                                VIR_OPENHOOK_MODE_PERMISSIVE :
+                                VIR_OPENHOOK_MODE_ENFORCE);
+    virOpenHookWhitelistSetEventCallback(hook->wl, qemuOpenHookEvent, hook);
+
+    return g_steal_pointer(&hook);
+}
+
+
+virQEMUOpenHookMode
+qemuOpenHookGetMode(qemuOpenHook *hook)
+{
+    return hook->mode;
+}
+
+
+virOpenHookWhitelist *
+qemuOpenHookGetWhitelist(qemuOpenHook *hook)
+{
+    return hook->wl;
+}
+
+
+static int
+qemuOpenHookAllowPath(qemuOpenHook *hook,
+                      const char *path,
+                      virOpenHookAccess access,
+                      unsigned int flags,
+                      const char *origin)
+{
+    g_autofree char *errmsg = NULL;
+    int rc;
+
+    if ((rc = virOpenHookWhitelistAdd(hook->wl, path, access, flags,
+                                      origin, &errmsg)) < 0) {
+        virReportSystemError(-rc,
+                             _("cannot let domain '%s' open '%s': %s"),
+                             hook->vmname, path, NULLSTR(errmsg));
+        return -1;
+    }
+
+    VIR_DEBUG("open hook of domain '%s': allowed '%s' (%s, %s)",
+              hook->vmname, path, virOpenHookAccessToString(access), origin);
+    return 0;
+}
+
+
+/* Every local image of the disk's chain: the top is writable unless the
+ * disk is read-only, backing images are read-only. */
+static int
+qemuOpenHookAllowDisk(qemuOpenHook *hook,
+                      const virDomainDiskDef *disk)
+{
+    virStorageSource *n;
+
+    for (n = disk->src; virStorageSourceIsBacking(n); n = n->backingStore) {
+        g_autofree char *origin = NULL;
+        virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
+
+        /* network storage and passed fds involve no open() by path */
+        if (virStorageSourceIsEmpty(n) ||
+            !virStorageSourceIsLocalStorage(n) ||
+            virStorageSourceIsFD(n))
+            continue;
+
+        if (n == disk->src && !n->readonly)
+            access = VIR_OPENHOOK_ACCESS_RW;
+
+        if (n->id > 0)
+            origin = g_strdup_printf("%s[%u]", disk->dst, n->id);
+        else
+            origin = g_strdup(disk->dst);
+
+        if (qemuOpenHookAllowPath(hook, n->path, access, 0, origin) < 0)
+            return -1;
+    }
+
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookAllowDef:
+ * @hook: the domain's open hook
+ * @def: the domain definition, with its disk chains detected
+ * @pidfile: the path of QEMU's pid file, which QEMU creates
+ * @masterKeyPath: the file of the domain's master key
+ *
+ * Fill the whitelist with every file the domain uses: each disk's whole
+ * backing chain (cdroms and floppies included), the firmware and its
+ * NVRAM, kernel, initrd and DTB.
+ */
+int
+qemuOpenHookAllowDef(qemuOpenHook *hook,
+                     const virDomainDef *def,
+                     const char *pidfile,
+                     const char *masterKeyPath)
+{
+    size_t i;
+
+    for (i = 0; i < def->ndisks; i++) {
+        if (qemuOpenHookAllowDisk(hook, def->disks[i]) < 0)
+            return -1;
+    }
+
+    if (def->os.loader) {
+        virDomainLoaderDef *loader = def->os.loader;
+
+        if (loader->path &&
+            qemuOpenHookAllowPath(hook, loader->path,
+                                  loader->readonly == VIR_TRISTATE_BOOL_NO ?
+                                  VIR_OPENHOOK_ACCESS_RW :
+                                  VIR_OPENHOOK_ACCESS_RO,
+                                  0, "loader") < 0)
+            return -1;
+
+        if (loader->nvram &&
+            virStorageSourceIsLocalStorage(loader->nvram) &&
+            !virStorageSourceIsEmpty(loader->nvram) &&
+            qemuOpenHookAllowPath(hook, loader->nvram->path,
+                                  VIR_OPENHOOK_ACCESS_RW, 0, "nvram") < 0)
+            return -1;
+    }
+
+    if (def->os.kernel &&
+        qemuOpenHookAllowPath(hook, def->os.kernel,
+                              VIR_OPENHOOK_ACCESS_RO, 0, "kernel") < 0)
+        return -1;
+    if (def->os.initrd &&
+        qemuOpenHookAllowPath(hook, def->os.initrd,
+                              VIR_OPENHOOK_ACCESS_RO, 0, "initrd") < 0)
+        return -1;
+    if (def->os.dtb &&
+        qemuOpenHookAllowPath(hook, def->os.dtb,
+                              VIR_OPENHOOK_ACCESS_RO, 0, "dtb") < 0)
+        return -1;
+
+    /* QEMU creates its pid file and reads the master key; the preload
+     * library routes the latter too */
+    if (pidfile &&
+        qemuOpenHookAllowPath(hook, pidfile, VIR_OPENHOOK_ACCESS_RW,
+                              VIR_OPENHOOK_ENTRY_CREATE, "pidfile") < 0)
+        return -1;
+    if (masterKeyPath && virFileExists(masterKeyPath) &&
+        qemuOpenHookAllowPath(hook, masterKeyPath, VIR_OPENHOOK_ACCESS_RO,
+                              0, "master-key") < 0)
+        return -1;
+
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookOpenChannel:
+ * @hook: the domain's open hook
+ *
+ * Create the channel; the broker keeps one end, the other is returned
+ * to be passed to QEMU.  Mocked in tests, which must not create sockets.
+ *
+ * Returns QEMU's end of the channel, or -1 on error.
+ */
+int
+qemuOpenHookOpenChannel(qemuOpenHook *hook)
+{
+    int fds[2] = { -1, -1 };
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+        virReportSystemError(errno, "%s",
+                             _("cannot create the open hook channel"));
+        return -1;
+    }
+
+    /* takes ownership of fds[0] */
+    g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
+    hook->conn = virOpenHookBrokerConnNew(hook->wl, fds[0]);
+    VIR_FORCE_CLOSE(hook->qemufd);
+    hook->qemufd = fds[1];
+    return hook->qemufd;
+}
+
+
+/**
+ * qemuOpenHookBuildCommandLine:
+ * @cmd: QEMU's command
+ * @hook: the domain's open hook
+ * @native: whether QEMU has -open-hook-fd
+ *
+ * Pass QEMU its end of the channel: with -open-hook-fd if the binary
+ * has it, otherwise to the preload library through the environment.
+ */
+int
+qemuOpenHookBuildCommandLine(virCommand *cmd,
+                             qemuOpenHook *hook,
+                             bool native)
+{
+    int fd;
+
+    if ((fd = qemuOpenHookOpenChannel(hook)) < 0)
+        return -1;
+
+    virCommandPassFD(cmd, fd, VIR_COMMAND_PASS_FD_CLOSE_PARENT);
+    hook->qemufd = -1;
+
+    if (native) {
+        virCommandAddArg(cmd, "-open-hook-fd");
+        virCommandAddArgFormat(cmd, "%d", fd);
+    } else {
+        virCommandAddEnvPair(cmd, "LD_PRELOAD", hook->preload);
+        virCommandAddEnvFormat(cmd, "OPENHOOK_FD=%d", fd);
+    }
+
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookStart:
+ * @hook: the domain's open hook
+ * @context: the domain's event thread context
+ *
+ * Start serving QEMU's requests.  Must happen before anything waits for
+ * QEMU, which opens its disks before it answers on the monitor.
+ */
+int
+qemuOpenHookStart(qemuOpenHook *hook,
+                  GMainContext *context)
+{
+    if (!hook->conn) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("the open hook channel was not created"));
+        return -1;
+    }
+
+    hook->source = virOpenHookBrokerConnCreateSource(hook->conn, NULL, NULL);
+    g_source_attach(hook->source, context);
+    VIR_DEBUG("open hook of domain '%s' serving in %s mode",
+              hook->vmname, virQEMUOpenHookTypeToString(hook->mode));
+    return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * qemu_openhook.h: let libvirt open the files QEMU uses on its behalf
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#pragma once
+
+#include "domain_conf.h"
+#include "qemu_conf.h"
+#include "vircommand.h"
+#include "viropenhookwhitelist.h"
+
+typedef struct _qemuOpenHook qemuOpenHook;
+
+void
+qemuOpenHookFree(qemuOpenHook *hook);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuOpenHook, qemuOpenHookFree);
+
+qemuOpenHook *
+qemuOpenHookNew(const virDomainDef *def,
+                virQEMUOpenHookMode mode,
+                const char *preload);
+
+virQEMUOpenHookMode
+qemuOpenHookGetMode(qemuOpenHook *hook);
+
+virOpenHookWhitelist *
+qemuOpenHookGetWhitelist(qemuOpenHook *hook);
+
+int
+qemuOpenHookAllowDef(qemuOpenHook *hook,
+                     const virDomainDef *def,
+                     const char *pidfile,
+                     const char *masterKeyPath);
+
+int
+qemuOpenHookOpenChannel(qemuOpenHook *hook)
+    G_NO_INLINE;
+
+int
+qemuOpenHookBuildCommandLine(virCommand *cmd,
+                             qemuOpenHook *hook,
+                             bool native);
+
+int
+qemuOpenHookStart(qemuOpenHook *hook,
+                  GMainContext *context);
