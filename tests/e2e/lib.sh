@@ -113,6 +113,7 @@ e2e_daemons_up() {
     cat > "$E2E_DIR/virtqemud.conf" <<EOF
 log_filters="1:qemu 1:libvirt 3:object 3:json 3:event 1:util 1:security 3:rpc"
 log_outputs="1:file:$E2E_LOGS/virtqemud-debug.log 3:file:$E2E_LOGS/virtqemud.log"
+audit_logging = 1
 EOF
     "$VIRTLOGD" -d
     "$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf" 2>/dev/null

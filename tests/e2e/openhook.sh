@@ -1,0 +1,107 @@
+#!/bin/bash
+# The open hook through libvirt: qemu.conf open_hook = "enforce" with the
+# patched QEMU (native -open-hook-fd), then "permissive".  QEMU must get
+# its chain through libvirt, a QMP blockdev-add of a file outside the
+# guest's files must fail with "Permission denied" and leave an audit
+# record and a log line, and in permissive mode the same open succeeds
+# and is logged as what enforce would deny.
+#
+# usage: tests/e2e/openhook.sh      (as root; scripts/build.sh first)
+
+. "$(dirname "$0")/lib.sh"
+
+DOM=openhook-e2e
+D=$E2E_DIR/$DOM
+OUTSIDE=$D/outside.qcow2
+
+trap e2e_daemons_down EXIT
+
+blockdev_add_outside() {
+    virsh qemu-monitor-command "$DOM" \
+        "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"outside\",\"filename\":\"$OUTSIDE\",\"read-only\":true}}"
+}
+
+# start_guest MODE: starts the guest on a fresh daemon with the hook in MODE
+start_guest() {
+    E2E_QEMU_CONF="open_hook = \"$1\"" e2e_daemons_up
+    e2e_domain_xml "$DOM" "$D/top.qcow2" > "$D/$DOM.xml"
+    check "$1: define" virsh define "$D/$DOM.xml"
+    check "$1: start" virsh start "$DOM"
+    check_eq "$1: running" running "$(virsh domstate "$DOM")"
+    pid=$(e2e_qemu_pid "$DOM")
+    check "$1: QEMU got the channel with -open-hook-fd" \
+        grep -qE -- '-open-hook-fd [0-9]+' <(tr '\0' ' ' < "/proc/$pid/cmdline")
+    check "$1: libvirt probed native support" \
+        grep -q "<flag name='open-hook'/>" /var/cache/libvirt/qemu/capabilities/*.xml
+    check_eq "$1: QEMU holds exactly the chain's images" \
+        "$(printf '%s\n' "$D/base.qcow2" "$D/mid.qcow2" "$D/top.qcow2")" \
+        "$(e2e_qemu_files "$pid" | grep "^$D/")"
+    check "$1: the images were granted through the hook" \
+        grep -q "decision=grant.*path=\"$D/top.qcow2\"" "$E2E_LOGS/virtqemud-debug.log"
+}
+
+stop_guest() {
+    check "$1: destroy" virsh destroy "$DOM"
+    check "$1: undefine" virsh undefine "$DOM"
+    e2e_daemons_down
+}
+
+rm -rf "$D"
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+"$QEMU_IMG" create -q -f qcow2 "$OUTSIDE" 16M
+rm -f "$E2E_LOGS"/virtqemud*.log
+
+# --- enforce -------------------------------------------------------------
+start_guest enforce
+out=$(blockdev_add_outside 2>&1) || true
+check "enforce: blockdev-add of a file outside the whitelist is refused" \
+    grep -q "Could not open '$OUTSIDE': Permission denied" <<<"$out"
+check "enforce: QEMU does not hold the refused file" \
+    test -z "$(e2e_qemu_files "$pid" | grep -x "$OUTSIDE" || true)"
+check "enforce: the denial is logged as a warning" \
+    grep -q "warning : qemuOpenHookEvent.*decision=deny reason=not-listed.*path=\"$OUTSIDE\"" \
+    "$E2E_LOGS/virtqemud.log"
+check "enforce: the denial is audited" \
+    grep -q "success=no virt=qemu resrc=file reason=open vm=\"$DOM\".*path=\"$OUTSIDE\".*decision=deny" \
+    "$E2E_LOGS/virtqemud-debug.log"
+check_eq "enforce: still running after the denial" running "$(virsh domstate "$DOM")"
+
+out=$(virsh_verbose blockpull "$DOM" sda --base "$D/base.qcow2" --wait --verbose 2>&1) || true
+check "enforce: blockpull --base completes" grep -q "Pull complete" <<<"$out"
+check_eq "enforce: chain after blockpull is top <- base" \
+    "$(printf '%s\n' "$D/top.qcow2" "$D/base.qcow2")" "$(e2e_chain "$DOM" sda)"
+stop_guest enforce
+
+# A guest outside the hook's view: a dead channel must never turn into
+# QEMU opening files itself.  Restarting the daemon closes the channel.
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+start_guest enforce
+kill -TERM "$(cat /run/virtqemud.pid)"
+for _ in $(seq 100); do [ -e /run/virtqemud.pid ] || break; sleep 0.1; done
+"$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf" 2>/dev/null
+for _ in $(seq 100); do virsh version >/dev/null 2>&1 && break; sleep 0.1; done
+out=$(blockdev_add_outside 2>&1) || true
+check "after a daemon restart QEMU fails closed (no local open)" \
+    grep -q "Could not open '$OUTSIDE'" <<<"$out"
+check "after a daemon restart QEMU does not hold the file" \
+    test -z "$(e2e_qemu_files "$pid" | grep -x "$OUTSIDE" || true)"
+stop_guest restart
+
+# --- permissive ----------------------------------------------------------
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+rm -f "$E2E_LOGS"/virtqemud*.log
+start_guest permissive
+out=$(blockdev_add_outside 2>&1) || true
+check "permissive: blockdev-add of a file outside the whitelist works" \
+    grep -q '"return":{}' <<<"$out"
+check "permissive: QEMU holds the file" \
+    test -n "$(e2e_qemu_files "$pid" | grep -x "$OUTSIDE" || true)"
+check "permissive: the would-be denial is logged" \
+    grep -q "decision=would-deny reason=not-listed.*path=\"$OUTSIDE\"" \
+    "$E2E_LOGS/virtqemud.log"
+stop_guest permissive
+
+trap - EXIT
+check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
+rm -rf "$D"
+e2e_summary
