@@ -4,7 +4,8 @@
 # its chain through libvirt, a QMP blockdev-add of a file outside the
 # guest's files must fail with "Permission denied" and leave an audit
 # record and a log line, and in permissive mode the same open succeeds
-# and is logged as what enforce would deny.
+# and is logged as what enforce would deny.  Debian's own QEMU gets the
+# same through the preload library.
 #
 # usage: tests/e2e/openhook.sh      (as root; scripts/build.sh first)
 
@@ -100,6 +101,33 @@ check "permissive: the would-be denial is logged" \
     grep -q "decision=would-deny reason=not-listed.*path=\"$OUTSIDE\"" \
     "$E2E_LOGS/virtqemud.log"
 stop_guest permissive
+
+# --- Debian's QEMU, no native support: the preload library ---------------
+PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
+mkdir -p "$E2E_DIR/lib"
+install -m 0755 "$PRELOAD_SO" "$E2E_DIR/lib/"
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+rm -f "$E2E_LOGS"/virtqemud*.log
+E2E_QEMU_CONF="open_hook = \"enforce\"
+open_hook_preload = \"$E2E_DIR/lib/libopenhook-preload.so\"" e2e_daemons_up
+e2e_domain_xml "$DOM" "$D/top.qcow2" | sed "s|$E2E_EMULATOR|/usr/bin/qemu-system-x86_64|" > "$D/$DOM.xml"
+check "preload: define with Debian's qemu-system-x86_64" virsh define "$D/$DOM.xml"
+check "preload: start" virsh start "$DOM"
+pid=$(e2e_qemu_pid "$DOM")
+check "preload: QEMU got the library and the channel" \
+    grep -qx "LD_PRELOAD=$E2E_DIR/lib/libopenhook-preload.so" <(tr '\0' '\n' < "/proc/$pid/environ")
+check_eq "preload: QEMU holds exactly the chain's images" \
+    "$(printf '%s\n' "$D/base.qcow2" "$D/mid.qcow2" "$D/top.qcow2")" \
+    "$(e2e_qemu_files "$pid" | grep "^$D/")"
+check "preload: the images were granted through the hook" \
+    grep -q "decision=grant.*path=\"$D/base.qcow2\"" "$E2E_LOGS/virtqemud-debug.log"
+out=$(blockdev_add_outside 2>&1) || true
+check "preload: blockdev-add of a file outside the whitelist is refused" \
+    grep -q "Could not open '$OUTSIDE': Permission denied" <<<"$out"
+check "preload: the denial came from libvirt" \
+    grep -q "decision=deny reason=not-listed.*path=\"$OUTSIDE\"" "$E2E_LOGS/virtqemud.log"
+check_eq "preload: still running" running "$(virsh domstate "$DOM")"
+stop_guest preload
 
 trap - EXIT
 check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
