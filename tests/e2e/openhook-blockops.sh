@@ -1,0 +1,123 @@
+#!/bin/bash
+# Block operations on a guest whose files libvirt opens (open_hook =
+# "enforce", patched QEMU): each operation must work, the chain in the live
+# XML must follow it, every image QEMU holds must have been granted, and an
+# image an operation dropped must no longer be grantable (a QMP
+# blockdev-add of it is refused).
+#
+# usage: tests/e2e/openhook-blockops.sh      (as root; scripts/build.sh first)
+
+. "$(dirname "$0")/lib.sh"
+
+DOM=openhook-ops
+D=$E2E_DIR/$DOM
+E2E_QEMU_CONF='open_hook = "enforce"'
+LOG=$E2E_LOGS/virtqemud-debug.log
+
+trap e2e_daemons_down EXIT
+
+chain() { e2e_chain "$DOM" sda | xargs -rn1 basename | tr '\n' ' ' | sed 's/ $//'; }
+
+# op DESCRIPTION EXPECTED-OUTPUT VIRSH-ARGS...
+op() {
+    local desc=$1 expect=$2 out; shift 2
+    out=$(virsh_verbose "$@" 2>&1) || true
+    check "$desc" grep -q "$expect" <<<"$out"
+    check_eq "$desc: still running" running "$(virsh domstate "$DOM")"
+}
+
+# refused NAME: QEMU may not open NAME (any more)
+NREFUSED=0
+refused() {
+    local out
+    NREFUSED=$((NREFUSED + 1))
+    out=$(virsh qemu-monitor-command "$DOM" \
+        "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"probe$RANDOM\",\"filename\":\"$D/$1\",\"read-only\":true}}" 2>&1) || true
+    check "$1 is not grantable" grep -q "Permission denied" <<<"$out"
+}
+
+# every image QEMU holds was granted to it through the hook
+held_granted() {
+    local f bad=""
+    for f in $(e2e_qemu_files "$(e2e_qemu_pid "$DOM")" | grep "^$D/"); do
+        grep -q "decision=grant.*path=\"$f\"" "$LOG" || bad="$bad $f"
+    done
+    check_eq "$1: every image QEMU holds was granted by libvirt" "" "$bad"
+}
+
+rm -rf "$D"
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+e2e_mkchain "$D" qcow2 extra.qcow2
+e2e_mkchain "$D" qed qbase.qed qtop.qed
+"$QEMU_IMG" create -q -f raw "$D/cd1.iso" 1M
+"$QEMU_IMG" create -q -f raw "$D/cd2.iso" 1M
+rm -f "$E2E_LOGS"/virtqemud*.log
+e2e_daemons_up
+e2e_domain_xml "$DOM" "$D/top.qcow2" \
+    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>" \
+    > "$D/$DOM.xml"
+check "define" virsh define "$D/$DOM.xml"
+check "start" virsh start "$DOM"
+check_eq "chain at start" "top.qcow2 mid.qcow2 base.qcow2" "$(chain)"
+held_granted start
+
+op "snapshot-create-as --disk-only (snapshot_blkdev)" "snapshot s1 created" \
+    snapshot-create-as "$DOM" s1 --disk-only --no-metadata --diskspec "sda,file=$D/snap1.qcow2"
+check_eq "chain after the snapshot" "snap1.qcow2 top.qcow2 mid.qcow2 base.qcow2" "$(chain)"
+held_granted snapshot
+
+op "blockcommit of an inactive layer" "Commit complete" \
+    blockcommit "$DOM" sda --top "$D/top.qcow2" --base "$D/mid.qcow2" --wait --verbose
+check_eq "chain after the inactive commit" "snap1.qcow2 mid.qcow2 base.qcow2" "$(chain)"
+refused top.qcow2
+
+op "blockpull --base (block-stream)" "Pull complete" \
+    blockpull "$DOM" sda --base "$D/base.qcow2" --wait --verbose
+check_eq "chain after blockpull" "snap1.qcow2 base.qcow2" "$(chain)"
+refused mid.qcow2
+
+op "blockcommit --active --pivot" "Successfully pivoted" \
+    blockcommit "$DOM" sda --active --pivot --wait --verbose
+check_eq "chain after the active commit" "base.qcow2" "$(chain)"
+refused snap1.qcow2
+
+op "blockcopy --pivot (drive-reopen)" "Successfully pivoted" \
+    blockcopy "$DOM" sda "$D/copy.qcow2" --format qcow2 --wait --verbose --pivot --transient-job
+check_eq "chain after blockcopy" "copy.qcow2" "$(chain)"
+refused base.qcow2
+held_granted blockcopy
+
+op "blockcopy then blockjob --abort" "Now in mirroring phase" \
+    blockcopy "$DOM" sda "$D/copy2.qcow2" --format qcow2 --wait --verbose --transient-job
+check "blockjob --abort" virsh blockjob "$DOM" sda --abort
+check_eq "chain after the aborted copy" "copy.qcow2" "$(chain)"
+refused copy2.qcow2
+
+op "attach-disk on virtio-scsi (drive_add)" "attached successfully" \
+    attach-disk "$DOM" "$D/extra.qcow2" sdb --driver qemu --subdriver qcow2 --targetbus scsi --live
+op "attach-disk of a qed chain" "attached successfully" \
+    attach-disk "$DOM" "$D/qtop.qed" sdc --driver qemu --subdriver qed --targetbus scsi --live
+held_granted attach
+op "detach-disk" "detached successfully" detach-disk "$DOM" sdb --live
+refused extra.qcow2
+op "detach-disk of the qed chain" "detached successfully" detach-disk "$DOM" sdc --live
+refused qbase.qed
+
+op "change-media --insert" "inserted media" change-media "$DOM" hdc "$D/cd1.iso" --insert --live
+op "change-media --update" "ejected\|inserted\|updated\|Successfully" \
+    change-media "$DOM" hdc "$D/cd2.iso" --update --live
+refused cd1.iso
+op "change-media --eject" "ejected media" change-media "$DOM" hdc --eject --live
+refused cd2.iso
+
+op "internal snapshot (savevm)" "snapshot int1 created" snapshot-create-as "$DOM" int1
+op "internal snapshot delete" "snapshot int1 deleted" snapshot-delete "$DOM" int1
+
+check_eq "the only denials were the probes of dropped images" "$NREFUSED" \
+    "$(grep -c "event=open decision=deny" "$E2E_LOGS/virtqemud.log")"
+check "destroy" virsh destroy "$DOM"
+check "undefine" virsh undefine "$DOM"
+e2e_daemons_down
+trap - EXIT
+rm -rf "$D"
+e2e_summary
