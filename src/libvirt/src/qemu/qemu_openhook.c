@@ -197,6 +197,17 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
 }
 
 
+/* Local images are opened by path; network storage and passed fds
+ * involve no open() by QEMU. */
+static bool
+qemuOpenHookSourceIsOpened(virStorageSource *src)
+{
+    return !virStorageSourceIsEmpty(src) &&
+        virStorageSourceIsLocalStorage(src) &&
+        !virStorageSourceIsFD(src);
+}
+
+
 /* Every local image of the disk's chain: the top is writable unless the
  * disk is read-only, backing images are read-only. */
 static int
@@ -209,10 +220,7 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
         g_autofree char *origin = NULL;
         virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
 
-        /* network storage and passed fds involve no open() by path */
-        if (virStorageSourceIsEmpty(n) ||
-            !virStorageSourceIsLocalStorage(n) ||
-            virStorageSourceIsFD(n))
+        if (!qemuOpenHookSourceIsOpened(n))
             continue;
 
         if (n == disk->src && !n->readonly)
@@ -228,6 +236,93 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
     }
 
     return 0;
+}
+
+
+/**
+ * qemuOpenHookAllowSource:
+ * @hook: the domain's open hook
+ * @src: an image, or the top of a chain
+ * @chain: whether to allow @src's whole backing chain
+ * @modify: @src is already allowed, only its access changes
+ *
+ * Follow what libvirt allows the domain through the storage access
+ * funnel: a new image is added with the access @src->readonly implies
+ * (backing images of a chain read-only), an access change (e.g. the
+ * base of a block commit becoming writable for the job) changes the
+ * entry's access without taking a reference.  A new writable raw image
+ * may be created by QEMU (blockdev-create opens it with O_CREAT).
+ */
+int
+qemuOpenHookAllowSource(qemuOpenHook *hook,
+                        virStorageSource *src,
+                        bool chain,
+                        bool modify)
+{
+    virStorageSource *n;
+
+    for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
+        virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
+        unsigned int flags = 0;
+
+        if (qemuOpenHookSourceIsOpened(n)) {
+            if (n == src && !n->readonly)
+                access = VIR_OPENHOOK_ACCESS_RW;
+
+            if (modify &&
+                virOpenHookWhitelistSetAccess(hook->wl, n->path, access) == 0) {
+                VIR_DEBUG("open hook of domain '%s': '%s' is now %s",
+                          hook->vmname, n->path,
+                          virOpenHookAccessToString(access));
+            } else {
+                if (!modify && access == VIR_OPENHOOK_ACCESS_RW &&
+                    n->format == VIR_STORAGE_FILE_RAW)
+                    flags |= VIR_OPENHOOK_ENTRY_CREATE;
+                if (qemuOpenHookAllowPath(hook, n->path, access, flags,
+                                          n->nodeformat ? n->nodeformat :
+                                          "image") < 0)
+                    return -1;
+            }
+        }
+
+        if (!chain)
+            break;
+    }
+
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookRevokeSource:
+ * @hook: the domain's open hook
+ * @src: an image, or the top of a chain
+ * @chain: whether to revoke @src's whole backing chain
+ *
+ * Drop one reference to each image: an image still in another disk's
+ * chain stays allowed.  An image QEMU still holds stops being granted
+ * at once and is reported as drained when QEMU closed it.
+ */
+void
+qemuOpenHookRevokeSource(qemuOpenHook *hook,
+                         virStorageSource *src,
+                         bool chain)
+{
+    virStorageSource *n;
+
+    for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
+        if (qemuOpenHookSourceIsOpened(n)) {
+            if (virOpenHookWhitelistRemove(hook->wl, n->path) < 0)
+                VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
+                          hook->vmname, n->path);
+            else
+                VIR_DEBUG("open hook of domain '%s': revoked '%s'",
+                          hook->vmname, n->path);
+        }
+
+        if (!chain)
+            break;
+    }
 }
 
 

@@ -47,6 +47,17 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
                      const char *masterKeyPath);
 
 int
+qemuOpenHookAllowSource(qemuOpenHook *hook,
+                        virStorageSource *src,
+                        bool chain,
+                        bool modify);
+
+void
+qemuOpenHookRevokeSource(qemuOpenHook *hook,
+                         virStorageSource *src,
+                         bool chain);
+
+int
 qemuOpenHookOpenChannel(qemuOpenHook *hook)
     G_NO_INLINE;
 
