@@ -380,6 +380,110 @@ testEventMask(void)
 }
 
 
+typedef struct {
+    GMainContext *ctx;
+    unsigned int nested;
+} NestedData;
+
+
+static void
+nestedEvent(const virOpenHookEvent *ev G_GNUC_UNUSED,
+            void *opaque)
+{
+    NestedData *d = opaque;
+
+    /* An event callback that iterates the broker's own context: the
+     * source may recurse (glib does not block it), so the broker must
+     * refuse to be re-entered rather than read mid-request. */
+    d->nested++;
+    while (g_main_context_iteration(d->ctx, FALSE))
+        ;
+}
+
+
+static void
+nestedClosed(virOpenHookBrokerConn *conn G_GNUC_UNUSED,
+             void *opaque G_GNUC_UNUSED)
+{
+}
+
+
+static void
+testNestedLoop(void)
+{
+    g_autofree char *dir = ohtTmpNew();
+    g_autofree char *img = ohtWriteFile(dir, "a.img", "x");
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *buf = g_malloc0(VIR_OPENHOOK_MAX_MSG);
+    g_autoptr(virOpenHookBrokerConn) conn = NULL;
+    NestedData d = { .ctx = g_main_context_new() };
+    virOpenHookMsgOpenReply reply;
+    GSource *src;
+    size_t len;
+    ssize_t rlen;
+    int sv[2];
+    int fd;
+    int i;
+
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, NULL), ==, 0);
+    virOpenHookWhitelistSetEventCallback(wl, nestedEvent, &d);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), ==, 0);
+    conn = virOpenHookBrokerConnNew(wl, sv[0]);
+    src = virOpenHookBrokerConnCreateSource(conn, nestedClosed, NULL);
+    g_source_attach(src, d.ctx);
+
+    len = virOpenHookProtoEncodeHello(buf, VIR_OPENHOOK_PROTO_VERSION, 0);
+    ohtSendRaw(sv[1], buf, len, -1);
+    /* Several requests queued before the broker runs: one dispatch
+     * reads them together and answers each in order. */
+    for (i = 0; i < 6; i++) {
+        len = virOpenHookProtoEncodeOpen(buf, 100 + i, O_RDONLY, 0, img, strlen(img));
+        ohtSendRaw(sv[1], buf, len, -1);
+    }
+    g_main_context_iteration(d.ctx, FALSE);
+    rlen = ohtRecvRaw(sv[1], buf, VIR_OPENHOOK_MAX_MSG, NULL, 5000);
+    g_assert_cmpint(rlen, >, 0);
+    for (i = 0; i < 6; i++) {
+        g_main_context_iteration(d.ctx, FALSE);
+        rlen = ohtRecvRaw(sv[1], buf, VIR_OPENHOOK_MAX_MSG, &fd, 5000);
+        g_assert_true(virOpenHookProtoDecodeOpenReply(buf, rlen, &reply));
+        g_assert_cmpuint(reply.id, ==, 100 + i);
+        g_assert_cmpint(reply.status, ==, 0);
+        g_assert_cmpint(fd, >=, 0);
+        virOpenHookCloseFD(&fd);
+    }
+    g_assert_cmpuint(d.nested, >=, 6);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(wl), ==, 6);
+    g_assert_false(virOpenHookBrokerConnIsClosed(conn));
+
+    /* A datagram with an fd in the middle of a batch: the connection
+     * is dropped, and neither that fd nor those queued behind it leak. */
+    {
+        unsigned int before = ohtCountFDs();
+        int pass = open(img, O_RDONLY | O_CLOEXEC);
+
+        len = virOpenHookProtoEncodeOpen(buf, 200, O_RDONLY, 0, img, strlen(img));
+        ohtSendRaw(sv[1], buf, len, -1);
+        ohtSendRaw(sv[1], buf, len, pass);
+        ohtSendRaw(sv[1], buf, len, pass);
+        virOpenHookCloseFD(&pass);
+        while (!virOpenHookBrokerConnIsClosed(conn))
+            g_main_context_iteration(d.ctx, TRUE);
+        g_assert_cmpint(virOpenHookBrokerConnGetCloseReason(conn), ==,
+                        VIR_OPENHOOK_REASON_FDS_RECEIVED);
+        /* sv[0] went with the connection */
+        g_assert_cmpuint(ohtCountFDs(), ==, before - 1);
+    }
+
+    virOpenHookWhitelistSetEventCallback(wl, NULL, NULL);
+    g_source_destroy(src);
+    g_source_unref(src);
+    virOpenHookCloseFD(&sv[1]);
+    g_main_context_unref(d.ctx);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -402,5 +506,6 @@ main(int argc,
     g_test_add("/broker/backpressure", Fixture, GUINT_TO_POINTER(4),
                fixtureSetup, testBackpressure, fixtureTeardown);
     g_test_add_func("/broker/event-mask", testEventMask);
+    g_test_add_func("/broker/nested-loop-batch", testNestedLoop);
     return g_test_run();
 }

@@ -161,6 +161,19 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
 }
 
 
+/* Datagrams received per recvmmsg() call: a CLOSE report and the
+ * next OPEN usually arrive together and cost one system call. */
+#define VIR_OPENHOOK_BROKER_RECV_MSGS 4
+
+/* Room for a few fds per datagram: a peer that sends more gets
+ * MSG_CTRUNC and the kernel closes the excess, so nothing leaks. */
+#define VIR_OPENHOOK_BROKER_RECV_FDS 4
+
+typedef union {
+    char buf[CMSG_SPACE(sizeof(int) * VIR_OPENHOOK_BROKER_RECV_FDS)];
+    struct cmsghdr align;
+} virOpenHookBrokerControl;
+
 typedef struct {
     char buf[sizeof(virOpenHookMsgHelloReply)];
     size_t len;
@@ -177,8 +190,13 @@ struct _virOpenHookBrokerConn {
     virOpenHookReason closingReason;
     bool closed;
     virOpenHookReason closeReason;
-    GQueue replies;
+    GQueue replies;     /* only replies the socket had no room for */
+
+    /* recvmmsg() state, VIR_OPENHOOK_BROKER_RECV_MSGS of each */
     char *buf;
+    struct iovec *iov;
+    struct mmsghdr *msgs;
+    virOpenHookBrokerControl *control;
 };
 
 
@@ -198,7 +216,10 @@ virOpenHookBrokerConnNew(virOpenHookWhitelist *wl,
     conn->sock = sock;
     conn->maxOutstanding = VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING;
     g_queue_init(&conn->replies);
-    conn->buf = g_new0(char, VIR_OPENHOOK_MAX_MSG);
+    conn->buf = g_new0(char, VIR_OPENHOOK_MAX_MSG * VIR_OPENHOOK_BROKER_RECV_MSGS);
+    conn->iov = g_new0(struct iovec, VIR_OPENHOOK_BROKER_RECV_MSGS);
+    conn->msgs = g_new0(struct mmsghdr, VIR_OPENHOOK_BROKER_RECV_MSGS);
+    conn->control = g_new0(virOpenHookBrokerControl, VIR_OPENHOOK_BROKER_RECV_MSGS);
     return conn;
 }
 
@@ -258,6 +279,9 @@ virOpenHookBrokerConnFree(virOpenHookBrokerConn *conn)
         virOpenHookBrokerConnShutdown(conn);
     virOpenHookWhitelistUnref(conn->wl);
     g_free(conn->buf);
+    g_free(conn->iov);
+    g_free(conn->msgs);
+    g_free(conn->control);
     g_free(conn);
 }
 
@@ -339,24 +363,49 @@ virOpenHookBrokerConnFlush(virOpenHookBrokerConn *conn)
 }
 
 
-static void
-virOpenHookBrokerConnQueue(virOpenHookBrokerConn *conn,
+/* Answer a request: send at once when nothing is queued ahead (the
+ * common case: no allocation, our copy of @fd closed right after the
+ * send), queue it if the socket is full. Returns false if the
+ * connection was closed. */
+static bool
+virOpenHookBrokerConnReply(virOpenHookBrokerConn *conn,
                            const void *buf,
                            size_t len,
                            int fd,
                            uint64_t handle)
 {
-    virOpenHookReply *reply = g_new0(virOpenHookReply, 1);
+    virOpenHookReply *reply;
 
+    if (conn->replies.length == 0) {
+        int rc = virOpenHookProtoSend(conn->sock, buf, len, fd, true);
+
+        if (rc == 0) {
+            virOpenHookCloseFD(&fd);
+            return true;
+        }
+        if (rc != -EAGAIN) {
+            if (fd >= 0) {
+                virOpenHookCloseFD(&fd);
+                virOpenHookWhitelistRelease(conn->wl, handle,
+                                            VIR_OPENHOOK_REASON_SEND_FAILED);
+            }
+            virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_PEER_CLOSED,
+                                      g_strerror(-rc));
+            return false;
+        }
+    }
+
+    reply = g_new0(virOpenHookReply, 1);
     memcpy(reply->buf, buf, len);
     reply->len = len;
     reply->fd = fd;
     reply->handle = handle;
     g_queue_push_tail(&conn->replies, reply);
+    return true;
 }
 
 
-static void
+static bool
 virOpenHookBrokerConnHello(virOpenHookBrokerConn *conn,
                            const virOpenHookRequest *req)
 {
@@ -374,11 +423,11 @@ virOpenHookBrokerConnHello(virOpenHookBrokerConn *conn,
         conn->closing = true;
         conn->closingReason = VIR_OPENHOOK_REASON_BAD_VERSION;
     }
-    virOpenHookBrokerConnQueue(conn, &reply, sizeof(reply), -1, 0);
+    return virOpenHookBrokerConnReply(conn, &reply, sizeof(reply), -1, 0);
 }
 
 
-static void
+static bool
 virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
                           const virOpenHookRequest *req)
 {
@@ -396,44 +445,63 @@ virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
     } else {
         reply.handle = handle;
     }
-    virOpenHookBrokerConnQueue(conn, &reply, sizeof(reply),
-                               fd < 0 ? -1 : fd, handle);
+    return virOpenHookBrokerConnReply(conn, &reply, sizeof(reply),
+                                      fd < 0 ? -1 : fd, handle);
 }
 
 
-/* Returns false if the connection was closed. */
-static bool
-virOpenHookBrokerConnReadOne(virOpenHookBrokerConn *conn,
-                             bool *again)
+/* Close the fds the kernel installed for datagram @msg: the broker
+ * never accepts any. Returns how many there were; sets *@other if a
+ * control message other than SCM_RIGHTS came along. */
+static size_t
+virOpenHookBrokerCloseMsgFDs(struct msghdr *msg,
+                             bool *other)
 {
-    int fds[4];
+    struct cmsghdr *cmsg;
     size_t nfds = 0;
-    bool truncated = false;
-    ssize_t len;
+
+    if (msg->msg_controllen == 0)
+        return 0;
+    for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+        size_t n;
+        size_t i;
+
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+            *other = true;
+            continue;
+        }
+        n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+            virOpenHookCloseFD(&fd);
+            nfds++;
+        }
+    }
+    msg->msg_controllen = 0;
+    return nfds;
+}
+
+
+/* Handle received datagram @i. Returns false if the connection was
+ * closed. */
+static bool
+virOpenHookBrokerConnHandle(virOpenHookBrokerConn *conn,
+                            size_t i)
+{
+    struct mmsghdr *m = &conn->msgs[i];
+    const char *buf = conn->buf + i * VIR_OPENHOOK_MAX_MSG;
+    size_t len = m->msg_len;
+    bool other = false;
     virOpenHookRequest req;
     virOpenHookProtoError perr;
 
-    *again = false;
-    len = virOpenHookProtoRecv(conn->sock, conn->buf, VIR_OPENHOOK_MAX_MSG,
-                               fds, G_N_ELEMENTS(fds), &nfds, &truncated, true);
-    if (len == -EAGAIN) {
-        *again = true;
-        return true;
-    }
-    if (len < 0) {
-        virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_PEER_CLOSED,
-                                  g_strerror(-len));
-        return false;
-    }
-    if (nfds > 0) {
-        size_t i;
-
-        for (i = 0; i < nfds; i++)
-            virOpenHookCloseFD(&fds[i]);
+    if (virOpenHookBrokerCloseMsgFDs(&m->msg_hdr, &other) > 0) {
         virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_FDS_RECEIVED, NULL);
         return false;
     }
-    if (truncated) {
+    if (other || (m->msg_hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
         virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_MALFORMED,
                                   "oversized or ancillary data");
         return false;
@@ -443,7 +511,7 @@ virOpenHookBrokerConnReadOne(virOpenHookBrokerConn *conn,
         return false;
     }
 
-    if ((perr = virOpenHookProtoDecodeRequest(conn->buf, len, &req))) {
+    if ((perr = virOpenHookProtoDecodeRequest(buf, len, &req))) {
         virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_MALFORMED,
                                   virOpenHookProtoErrorToString(perr));
         return false;
@@ -458,14 +526,66 @@ virOpenHookBrokerConnReadOne(virOpenHookBrokerConn *conn,
 
     switch (req.type) {
     case VIR_OPENHOOK_MSG_HELLO:
-        virOpenHookBrokerConnHello(conn, &req);
-        break;
+        return virOpenHookBrokerConnHello(conn, &req);
     case VIR_OPENHOOK_MSG_OPEN:
-        virOpenHookBrokerConnOpen(conn, &req);
-        break;
+        return virOpenHookBrokerConnOpen(conn, &req);
     case VIR_OPENHOOK_MSG_CLOSE:
         virOpenHookWhitelistRelease(conn->wl, req.handle, VIR_OPENHOOK_REASON_NONE);
         break;
+    }
+    return true;
+}
+
+
+/* Receive up to @want datagrams without blocking and handle them in
+ * order; *@got is how many arrived (0: the socket was empty).
+ * Returns false if the connection was closed. */
+static bool
+virOpenHookBrokerConnReadBatch(virOpenHookBrokerConn *conn,
+                               size_t want,
+                               size_t *got)
+{
+    size_t i;
+    int n;
+
+    *got = 0;
+    for (i = 0; i < want; i++) {
+        conn->iov[i].iov_base = conn->buf + i * VIR_OPENHOOK_MAX_MSG;
+        conn->iov[i].iov_len = VIR_OPENHOOK_MAX_MSG;
+        memset(&conn->msgs[i], 0, sizeof(conn->msgs[i]));
+        conn->msgs[i].msg_hdr.msg_iov = &conn->iov[i];
+        conn->msgs[i].msg_hdr.msg_iovlen = 1;
+        conn->msgs[i].msg_hdr.msg_control = conn->control[i].buf;
+        conn->msgs[i].msg_hdr.msg_controllen = sizeof(conn->control[i].buf);
+    }
+
+    do {
+        n = recvmmsg(conn->sock, conn->msgs, want,
+                     MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+    } while (n < 0 && errno == EINTR);
+
+    if (n < 0) {
+        int err = errno;
+
+        if (err == EAGAIN)
+            return true;
+        virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_PEER_CLOSED,
+                                  g_strerror(err));
+        return false;
+    }
+    *got = n;
+
+    for (i = 0; i < (size_t)n; i++) {
+        if (conn->closed || conn->closing ||
+            !virOpenHookBrokerConnHandle(conn, i)) {
+            /* Whatever came after the end of the conversation carries
+             * nothing we act on, but its fds must not leak. */
+            bool other;
+
+            for (i++; i < (size_t)n; i++)
+                virOpenHookBrokerCloseMsgFDs(&conn->msgs[i].msg_hdr, &other);
+            return !conn->closed;
+        }
     }
     return true;
 }
@@ -475,7 +595,7 @@ bool
 virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
                               GIOCondition revents)
 {
-    size_t n;
+    size_t n = 0;
 
     if (conn->closed)
         return false;
@@ -488,18 +608,27 @@ virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
     if (!(revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
         return true;
 
-    for (n = 0; n < VIR_OPENHOOK_BROKER_BATCH; n++) {
-        bool again;
+    /* Read until the socket is empty (a client that was woken by our
+     * reply has often queued its next requests by then, which saves
+     * a trip through the poller), but no more than a batch. Each
+     * datagram yields at most one reply, so reading no more than the
+     * free queue slots keeps the queue within maxOutstanding. */
+    while (n < VIR_OPENHOOK_BROKER_BATCH && !conn->closing &&
+           conn->replies.length < conn->maxOutstanding) {
+        size_t want = MIN(VIR_OPENHOOK_BROKER_RECV_MSGS,
+                          conn->maxOutstanding - conn->replies.length);
+        size_t got;
 
-        if (conn->closing || conn->replies.length >= conn->maxOutstanding)
-            break;
-        if (!virOpenHookBrokerConnReadOne(conn, &again))
+        want = MIN(want, VIR_OPENHOOK_BROKER_BATCH - n);
+        if (!virOpenHookBrokerConnReadBatch(conn, want, &got))
             return false;
-        if (!virOpenHookBrokerConnFlush(conn))
-            return false;
-        if (again)
+        if (got == 0)
             break;
+        n += got;
     }
+
+    if (conn->closing || conn->replies.length > 0)
+        return virOpenHookBrokerConnFlush(conn);
     return true;
 }
 
@@ -509,6 +638,7 @@ typedef struct {
     virOpenHookBrokerConn *conn;
     void *tag;
     GIOCondition events;
+    bool dispatching;
     virOpenHookBrokerConnClosedFunc closed;
     void *opaque;
 } virOpenHookBrokerSource;
@@ -519,10 +649,31 @@ virOpenHookBrokerSourcePrepare(GSource *source,
                                gint *timeout)
 {
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
-    GIOCondition want = virOpenHookBrokerConnGetEvents(src->conn);
+    GIOCondition want;
 
     *timeout = -1;
-    if (want != src->events) {
+
+    /* A nested loop run from inside our own dispatch (an event
+     * callback iterating this context) must not re-enter the
+     * connection: take the fd out of the poll set until the outer
+     * dispatch returns, which is what glib's own blocking of
+     * non-recursive sources does, only here it costs nothing in the
+     * common, non-nested case. */
+    if (src->dispatching) {
+        if (src->tag) {
+            g_source_remove_unix_fd(source, src->tag);
+            src->tag = NULL;
+        }
+        return FALSE;
+    }
+    if (src->conn->closed)
+        return FALSE;
+
+    want = virOpenHookBrokerConnGetEvents(src->conn);
+    if (!src->tag) {
+        src->tag = g_source_add_unix_fd(source, src->conn->sock, want);
+        src->events = want;
+    } else if (want != src->events) {
         g_source_modify_unix_fd(source, src->tag, want);
         src->events = want;
     }
@@ -535,7 +686,8 @@ virOpenHookBrokerSourceCheck(GSource *source)
 {
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
 
-    return g_source_query_unix_fd(source, src->tag) != 0;
+    return !src->dispatching && src->tag &&
+        g_source_query_unix_fd(source, src->tag) != 0;
 }
 
 
@@ -545,9 +697,16 @@ virOpenHookBrokerSourceDispatch(GSource *source,
                                 gpointer data G_GNUC_UNUSED)
 {
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
-    GIOCondition revents = g_source_query_unix_fd(source, src->tag);
+    GIOCondition revents;
+    bool open;
 
-    if (virOpenHookBrokerConnDispatch(src->conn, revents))
+    if (src->dispatching || !src->tag)
+        return G_SOURCE_CONTINUE;
+    revents = g_source_query_unix_fd(source, src->tag);
+    src->dispatching = true;
+    open = virOpenHookBrokerConnDispatch(src->conn, revents);
+    src->dispatching = false;
+    if (open)
         return G_SOURCE_CONTINUE;
 
     if (src->closed)
@@ -578,6 +737,12 @@ virOpenHookBrokerConnCreateSource(virOpenHookBrokerConn *conn,
     src->opaque = opaque;
     src->events = virOpenHookBrokerConnGetEvents(conn);
     src->tag = g_source_add_unix_fd(source, conn->sock, src->events);
+    /* Without this, glib "blocks" the source around every dispatch by
+     * removing its fd from the poll set and adding it back, and each
+     * of those wakes the context: an eventfd write, an extra poll()
+     * and an eventfd read per wake-up. Re-entry is prevented in
+     * virOpenHookBrokerSourcePrepare instead. */
+    g_source_set_can_recurse(source, TRUE);
     g_source_set_name(source, "openhook-broker");
     return source;
 }
