@@ -507,6 +507,7 @@ benchLookup(const char *dir,
     g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("lookup");
     g_autofree double *t = g_new0(double, 15);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    double med;
     gint64 start;
     unsigned int r;
     unsigned int i;
@@ -535,8 +536,9 @@ benchLookup(const char *dir,
         }
         t[r] = (g_get_monotonic_time() - start) * 1000.0 / lookups;
     }
+    med = median(t, 15);
     printf("lookup with %6u entries: %4.0f ns  (median of 15 x 200000, "
-           "min %.0f, max %.0f)\n", n, median(t, 15), t[0], t[14]);
+           "min %.0f, max %.0f)\n", n, med, t[0], t[14]);
 }
 
 
