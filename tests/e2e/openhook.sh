@@ -102,6 +102,30 @@ check "permissive: the would-be denial is logged" \
     "$E2E_LOGS/virtqemud.log"
 stop_guest permissive
 
+# --- per domain: the user edits the domain XML -----------------------------
+e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
+e2e_mkchain "$D" qcow2 extra.qcow2
+rm -f "$E2E_LOGS"/virtqemud*.log
+E2E_QEMU_CONF="" e2e_daemons_up
+e2e_domain_xml "$DOM" "$D/top.qcow2" > "$D/$DOM.xml"
+check "xml: define without the hook" virsh define "$D/$DOM.xml"
+virsh dumpxml --inactive "$DOM" | sed "s|</devices>|</devices>\n  <openhook mode='enforce'>\n    <file path='$D/extra.qcow2'/>\n  </openhook>|" \
+    > "$D/$DOM-edited.xml"
+check "xml: define the edited XML" virsh define "$D/$DOM-edited.xml"
+check "xml: the definition keeps <openhook>" \
+    grep -q "<file path='$D/extra.qcow2' access='ro'/>" <(virsh dumpxml --inactive "$DOM")
+check "xml: start" virsh start "$DOM"
+pid=$(e2e_qemu_pid "$DOM")
+check "xml: QEMU got the channel with -open-hook-fd" \
+    grep -qE -- '-open-hook-fd [0-9]+' <(tr '\0' ' ' < "/proc/$pid/cmdline")
+out=$(virsh qemu-monitor-command "$DOM" \
+    "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"extra\",\"filename\":\"$D/extra.qcow2\",\"read-only\":true}}" 2>&1) || true
+check "xml: a file the XML lists can be opened read-only" grep -q '"return":{}' <<<"$out"
+out=$(blockdev_add_outside 2>&1) || true
+check "xml: a file it does not list is refused" \
+    grep -q "Could not open '$OUTSIDE': Permission denied" <<<"$out"
+stop_guest xml
+
 # --- Debian's QEMU, no native support: the preload library ---------------
 PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
 mkdir -p "$E2E_DIR/lib"
