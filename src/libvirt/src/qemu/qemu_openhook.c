@@ -335,7 +335,8 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
  *
  * Fill the whitelist with every file the domain uses: each disk's whole
  * backing chain (cdroms and floppies included), the firmware and its
- * NVRAM, kernel, initrd and DTB.
+ * NVRAM, kernel, initrd and DTB, and the files the domain XML lists in
+ * <openhook>.
  */
 int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
@@ -381,6 +382,19 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
         qemuOpenHookAllowPath(hook, def->os.dtb,
                               VIR_OPENHOOK_ACCESS_RO, 0, "dtb") < 0)
         return -1;
+
+    if (def->openhook) {
+        for (i = 0; i < def->openhook->nfiles; i++) {
+            virDomainOpenHookFileDef *file = &def->openhook->files[i];
+
+            if (qemuOpenHookAllowPath(hook, file->path,
+                                      file->access == VIR_DOMAIN_OPEN_HOOK_ACCESS_RW ?
+                                      VIR_OPENHOOK_ACCESS_RW :
+                                      VIR_OPENHOOK_ACCESS_RO,
+                                      0, "openhook") < 0)
+                return -1;
+        }
+    }
 
     /* QEMU creates its pid file and reads the master key; the preload
      * library routes the latter too */
