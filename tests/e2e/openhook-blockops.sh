@@ -57,7 +57,10 @@ e2e_domain_xml "$DOM" "$D/top.qcow2" \
     "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>" \
     > "$D/$DOM.xml"
 check "define" virsh define "$D/$DOM.xml"
+daemon_fds() { ls "/proc/$(cat /run/virtqemud.pid)/fd" | wc -l; }
+fds_before=$(daemon_fds)
 check "start" virsh start "$DOM"
+fds_running=$(daemon_fds)
 check_eq "chain at start" "top.qcow2 mid.qcow2 base.qcow2" "$(chain)"
 held_granted start
 
@@ -115,7 +118,12 @@ op "internal snapshot delete" "snapshot int1 deleted" snapshot-delete "$DOM" int
 
 check_eq "the only denials were the probes of dropped images" "$NREFUSED" \
     "$(grep -c "event=open decision=deny" "$E2E_LOGS/virtqemud.log")"
+# Every fd the broker opened went to QEMU and was closed in virtqemud
+# right after it was sent: the daemon holds what it held once the guest
+# ran, whatever the operations opened meanwhile.
+check_eq "virtqemud leaked no fd while the guest ran" "$fds_running" "$(daemon_fds)"
 check "destroy" virsh destroy "$DOM"
+check_eq "virtqemud holds no fd of the guest after destroy" "$fds_before" "$(daemon_fds)"
 check "undefine" virsh undefine "$DOM"
 e2e_daemons_down
 trap - EXIT
