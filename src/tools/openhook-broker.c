@@ -20,7 +20,9 @@
  *   openhook-broker -s /run/oh.sock -r /img/base.qcow2 -w /img/top.qcow2
  *   openhook-broker -w /img/top.qcow2 -- qemu-img --open-hook-fd @FD@ info ...
  *
- * Every decision is printed as one key=value line on stdout.
+ * Every decision is printed as one key=value line on stdout.  SIGUSR1
+ * prints a "held=N" line there (fds the guest holds now); the summary on
+ * stderr at exit gives the count the command held when it exited.
  */
 
 #include <config.h>
@@ -47,6 +49,7 @@ typedef struct {
     int exitStatus;
     unsigned long granted;
     unsigned long denied;
+    int heldAtExit;             /* -1: the command has not exited */
 } virOpenHookBrokerTool;
 
 
@@ -219,6 +222,7 @@ toolChildExited(GPid pid G_GNUC_UNUSED,
         tool->exitStatus = WEXITSTATUS(status);
     else
         tool->exitStatus = 128 + WTERMSIG(status);
+    tool->heldAtExit = virOpenHookWhitelistGetHeldFds(tool->wl);
     /* The child is gone and so are the fds it held. */
     virOpenHookWhitelistReleaseAll(tool->wl);
     g_main_loop_quit(tool->loop);
@@ -269,6 +273,16 @@ toolSpawn(virOpenHookBrokerTool *tool,
 
 
 static gboolean
+toolReportHeld(gpointer opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+
+    printf("held=%u\n", virOpenHookWhitelistGetHeldFds(tool->wl));
+    return G_SOURCE_CONTINUE;
+}
+
+
+static gboolean
 toolQuit(gpointer opaque)
 {
     virOpenHookBrokerTool *tool = opaque;
@@ -282,7 +296,7 @@ int
 main(int argc,
      char **argv)
 {
-    virOpenHookBrokerTool tool = { .exitStatus = 0 };
+    virOpenHookBrokerTool tool = { .exitStatus = 0, .heldAtExit = -1 };
     g_autofree char *sockpath = NULL;
     g_autofree char *wlfile = NULL;
     g_autofree char *guest = NULL;
@@ -337,7 +351,10 @@ main(int argc,
         "\n"
         "With -- COMMAND, @FD@ in the arguments is replaced with the number of the\n"
         "socket (also in $OPENHOOK_FD); COMMAND inherits stdin, stdout and stderr,\n"
-        "and the broker exits with its status.\n");
+        "and the broker exits with its status.\n"
+        "\n"
+        "SIGUSR1 prints 'held=N' (fds the guest holds now) with the events; the\n"
+        "summary on stderr at exit gives held=N when the command exited.\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "%s\n", err->message);
         return 2;
@@ -376,6 +393,7 @@ main(int argc,
 
     g_unix_signal_add(SIGINT, toolQuit, &tool);
     g_unix_signal_add(SIGTERM, toolQuit, &tool);
+    g_unix_signal_add(SIGUSR1, toolReportHeld, &tool);
 
     if (sockpath) {
         if ((lfd = toolListen(sockpath)) < 0)
@@ -389,8 +407,10 @@ main(int argc,
 
     g_main_loop_run(tool.loop);
 
-    fprintf(stderr, "openhook-broker: granted=%lu denied=%lu\n",
-            tool.granted, tool.denied);
+    if (tool.heldAtExit < 0)
+        tool.heldAtExit = virOpenHookWhitelistGetHeldFds(tool.wl);
+    fprintf(stderr, "openhook-broker: granted=%lu denied=%lu held=%d\n",
+            tool.granted, tool.denied, tool.heldAtExit);
     if (sockpath)
         unlink(sockpath);
     virOpenHookCloseFD(&lfd);

@@ -27,8 +27,9 @@ preload_info() {
         if [ $rc -eq 0 ] && cmp -s "$log.out" "$log.ref" &&
            [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$top\"")" -ge 1 ] &&
            [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$base\"")" -ge 1 ] &&
-           [ "$(count_events "$log" "decision=deny")" -eq 0 ] && grants_balanced "$log"; then
-            ok "preload: stock qemu-img info --backing-chain ($fmt): every image open brokered and closed, output identical"
+           [ "$(count_events "$log" "decision=deny")" -eq 0 ] &&
+           granted_exactly "$log" "$d/$base" "$d/$top" && grants_in_order "$log"; then
+            ok "preload: stock qemu-img info --backing-chain ($fmt): the broker granted exactly the chain's images, all closed; output identical"
         else
             not_ok "preload: stock qemu-img info --backing-chain ($fmt)"; diag "$log" "$log.out" "$log.err"
         fi
@@ -56,31 +57,22 @@ preload_denials() {
     fi
 }
 
+# stock qemu-img create, qemu-io write/read, qemu-img commit on qcow2 and
+# qed chains, compared with a run without the preload library (lib.sh)
 preload_create_commit() {
-    local d=$QT_DIR/pimg log=$QT_DIR/p-create.log
-    broker "$log" -r "$d/base.qcow2" -c "$d/overlay.qcow2" -- \
-        env LD_PRELOAD="$PRELOAD_LIB" /usr/bin/qemu-img create -f qcow2 -b "$d/base.qcow2" -F qcow2 "$d/overlay.qcow2"
-    if [ $? -eq 0 ] && grep -qE "^event=open decision=grant .*path=\"$d/overlay.qcow2\"" "$log" &&
-       /usr/bin/qemu-img info "$d/overlay.qcow2" | grep -qF "backing file: $d/base.qcow2"; then
-        ok "preload: stock qemu-img create of an overlay through the broker"
-    else
-        not_ok "preload: qemu-img create"; diag "$log" "$log.out"
-    fi
+    local fmt
+    for fmt in qcow2 qed; do
+        chain_tools preload $fmt
+    done
+}
 
-    log=$QT_DIR/p-write.log
-    broker "$log" -r "$d/base.qcow2" -w "$d/overlay.qcow2" -- \
-        env LD_PRELOAD="$PRELOAD_LIB" /usr/bin/qemu-io -c 'write -P 0x5a 512k 1M' -c 'read -P 0x11 0 512k' "$d/overlay.qcow2"
-    local wrc=$?
-    log=$QT_DIR/p-commit.log
-    broker "$log" -w "$d/base.qcow2" -w "$d/overlay.qcow2" -- env LD_PRELOAD="$PRELOAD_LIB" /usr/bin/qemu-img commit "$d/overlay.qcow2"
-    local crc=$?
-    if [ $wrc -eq 0 ] && [ $crc -eq 0 ] && grep -qF "Image committed." "$log.out" &&
-       /usr/bin/qemu-io -f qcow2 -r -c 'read -P 0x5a 512k 1M' "$d/base.qcow2" > "$log.verify" 2>&1 &&
-       ! grep -q "verification failed" "$log.verify" "$QT_DIR/p-write.log.out" && grants_balanced "$log"; then
-        ok "preload: stock qemu-io write + qemu-img commit through the broker, data verified"
-    else
-        not_ok "preload: write + commit"; diag "$QT_DIR/p-write.log.out" "$log" "$log.out" "$log.verify"
-    fi
+# stock qemu-system-x86_64 -machine none: QMP blockdev-add, reopen,
+# block-commit, block-stream, blockdev-del on qcow2 and qed chains (lib.sh)
+preload_qmp_chain() {
+    local fmt
+    for fmt in qcow2 qed; do
+        qmp_chain preload $fmt
+    done
 }
 
 # The routing rule: paths under system prefixes (/usr, /etc, /dev, ...)
@@ -172,6 +164,7 @@ preload_all() {
     preload_create_commit
     preload_route
     preload_system
+    preload_qmp_chain
 }
 
 gone() {

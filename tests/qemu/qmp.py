@@ -5,7 +5,10 @@ usage: qmp.py SOCKET 'CMD [JSON-ARGS]'...
 
 Connects (waiting up to 10 s for the socket), negotiates capabilities,
 runs each command and prints one line per command: the command name, then
-"ok" or "error: <desc>", then the JSON return value.  Events are skipped.
+"ok" or "error: <desc>", then the JSON return value.  Events are skipped,
+except by the pseudo-command 'wait-job ID': it waits up to 60 s for the
+BLOCK_JOB_COMPLETED event of job ID (even one that came before) and prints
+"wait-job ok ID" or "wait-job error: <the job's error, or timeout>".
 Exit status 0 even if commands fail; the caller checks the lines.
 """
 import json
@@ -29,6 +32,7 @@ def main():
                 return 2
             time.sleep(0.1)
     f = s.makefile('rw')
+    events = []
 
     def reply():
         while True:
@@ -37,8 +41,31 @@ def main():
                 raise SystemExit("qmp: connection closed")
             msg = json.loads(line)
             if 'event' in msg:
+                events.append(msg)
                 continue
             return msg
+
+    def wait_job(job):
+        s.settimeout(60)
+        try:
+            while True:
+                for ev in events:
+                    data = ev.get('data', {})
+                    if (ev['event'] == 'BLOCK_JOB_COMPLETED' and
+                            data.get('device') == job):
+                        if 'error' in data:
+                            return 'error: %s' % data['error']
+                        return 'ok %s' % job
+                line = f.readline()
+                if not line:
+                    return 'error: connection closed'
+                msg = json.loads(line)
+                if 'event' in msg:
+                    events.append(msg)
+        except OSError:
+            return 'error: timeout'
+        finally:
+            s.settimeout(None)
 
     json.loads(f.readline())  # greeting
     f.write(json.dumps({'execute': 'qmp_capabilities'}) + '\n')
@@ -46,6 +73,10 @@ def main():
     reply()
     for cmd in sys.argv[2:]:
         name, _, args = cmd.partition(' ')
+        if name == 'wait-job':
+            print('wait-job %s' % wait_job(args))
+            sys.stdout.flush()
+            continue
         req = {'execute': name}
         if args:
             req['arguments'] = json.loads(args)
