@@ -24,6 +24,7 @@ op() {
     out=$(virsh_verbose "$@" 2>&1) || true
     check "$desc" grep -q "$expect" <<<"$out"
     check_eq "$desc: still running" running "$(virsh domstate "$DOM")"
+    check "$desc: the live whitelist is the disks' chains" whitelist_matches_chains
 }
 
 # refused NAME: QEMU may not open NAME (any more)
@@ -45,6 +46,33 @@ held_granted() {
     check_eq "$1: every image QEMU holds was granted by libvirt" "" "$bad"
 }
 
+# The whitelist in the live XML must be exactly the files of the disks'
+# <backingStore> chains (plus the master key QEMU reads), each disk's top
+# read-write unless read-only, every backing file read-only.
+whitelist_matches_chains() {
+    virsh dumpxml "$DOM" | /usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+dom = ET.parse(sys.stdin)
+want = {}
+for disk in dom.findall("./devices/disk"):
+    ro = disk.find("readonly") is not None
+    # a block copy in progress: its target chain is allowed too
+    for node in [disk] + disk.findall("mirror"):
+        top = True
+        while node is not None and node.find("source") is not None:
+            path = node.find("source").get("file")
+            if path:
+                want[path] = "rw" if top and not ro else "ro"
+            node, top = node.find("backingStore"), False
+have = {e.get("path"): e.get("access")
+        for e in dom.findall("./openhook/entry") if e.get("origin") != "master-key"}
+if want != have:
+    print("chains:   ", sorted(want.items()))
+    print("whitelist:", sorted(have.items()))
+    sys.exit(1)
+'
+}
+
 rm -rf "$D"
 e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
 e2e_mkchain "$D" qcow2 extra.qcow2
@@ -62,7 +90,20 @@ fds_before=$(daemon_fds)
 check "start" virsh start "$DOM"
 fds_running=$(daemon_fds)
 check_eq "chain at start" "top.qcow2 mid.qcow2 base.qcow2" "$(chain)"
+check "start: the live whitelist is the disks' chains" whitelist_matches_chains
+check "start: the live whitelist counts the fds QEMU holds" \
+    grep -q "<entry path='$D/top.qcow2' access='rw' origin='sda\[[0-9]*\]' fds='1'/>" <(virsh dumpxml "$DOM")
 held_granted start
+
+# A second disk whose chain shares base.qcow2 with sda: detaching it must
+# leave base allowed for sda (reference counts).
+"$QEMU_IMG" create -q -f qcow2 -b "$D/base.qcow2" -F qcow2 "$D/other.qcow2"
+op "attach-disk sharing sda's base" "attached successfully" \
+    attach-disk "$DOM" "$D/other.qcow2" sdd --driver qemu --subdriver qcow2 --targetbus scsi --live
+op "detach-disk sharing sda's base" "detached successfully" detach-disk "$DOM" sdd --live
+refused other.qcow2
+check "base.qcow2 is still allowed for sda" \
+    grep -q "<entry path='$D/base.qcow2' access='ro'" <(virsh dumpxml "$DOM")
 
 op "snapshot-create-as --disk-only (snapshot_blkdev)" "snapshot s1 created" \
     snapshot-create-as "$DOM" s1 --disk-only --no-metadata --diskspec "sda,file=$D/snap1.qcow2"
@@ -93,6 +134,7 @@ held_granted blockcopy
 op "blockcopy then blockjob --abort" "Now in mirroring phase" \
     blockcopy "$DOM" sda "$D/copy2.qcow2" --format qcow2 --wait --verbose --transient-job
 check "blockjob --abort" virsh blockjob "$DOM" sda --abort
+check "blockjob --abort: the live whitelist is the disks' chains" whitelist_matches_chains
 check_eq "chain after the aborted copy" "copy.qcow2" "$(chain)"
 refused copy2.qcow2
 

@@ -440,6 +440,48 @@ testAddRejects(Fixture *f,
 }
 
 
+/* The live view lists the listed entries, sorted, with their access and
+ * held fds; a removed entry leaves it at once, even while draining. */
+static void
+testGetAll(Fixture *f,
+           gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *b = ohtWriteFile(f->dir, "b.img", "b");
+    virOpenHookEntryInfo *infos = NULL;
+    uint64_t handle = 0;
+    size_t n;
+    int fd;
+
+    g_assert_cmpuint(virOpenHookWhitelistGetAll(f->wl, &infos), ==, 0);
+    virOpenHookEntryInfoListFree(infos, 0);
+
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, b, VIR_OPENHOOK_ACCESS_RW, 0,
+                                            "vda", NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda[1]", NULL), ==, 0);
+    fd = brokerOpen(f, b, O_RDWR, &handle);
+    g_assert_cmpint(fd, >=, 0);
+
+    n = virOpenHookWhitelistGetAll(f->wl, &infos);
+    g_assert_cmpuint(n, ==, 2);
+    g_assert_true(g_str_has_suffix(infos[0].canonical, "/a.img"));
+    g_assert_cmpint(infos[0].access, ==, VIR_OPENHOOK_ACCESS_RO);
+    g_assert_cmpstr(infos[0].origin, ==, "vda[1]");
+    g_assert_cmpuint(infos[0].nheld, ==, 0);
+    g_assert_true(g_str_has_suffix(infos[1].canonical, "/b.img"));
+    g_assert_cmpint(infos[1].access, ==, VIR_OPENHOOK_ACCESS_RW);
+    g_assert_cmpuint(infos[1].nheld, ==, 1);
+    virOpenHookEntryInfoListFree(infos, n);
+
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, b), ==, 0);
+    n = virOpenHookWhitelistGetAll(f->wl, &infos);
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_true(g_str_has_suffix(infos[0].canonical, "/a.img"));
+    virOpenHookEntryInfoListFree(infos, n);
+    closeGrant(f, fd, handle);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -459,5 +501,6 @@ main(int argc,
     ADD("fd-limit", testFdLimit);
     ADD("permissive", testPermissive);
     ADD("add-rejects", testAddRejects);
+    ADD("get-all", testGetAll);
     return g_test_run();
 }

@@ -330,7 +330,6 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
  * qemuOpenHookAllowDef:
  * @hook: the domain's open hook
  * @def: the domain definition, with its disk chains detected
- * @pidfile: the path of QEMU's pid file, which QEMU creates
  * @masterKeyPath: the file of the domain's master key
  *
  * Fill the whitelist with every file the domain uses: each disk's whole
@@ -341,7 +340,6 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
 int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
                      const virDomainDef *def,
-                     const char *pidfile,
                      const char *masterKeyPath)
 {
     size_t i;
@@ -396,18 +394,50 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
         }
     }
 
-    /* QEMU creates its pid file and reads the master key; the preload
-     * library routes the latter too */
-    if (pidfile &&
-        qemuOpenHookAllowPath(hook, pidfile, VIR_OPENHOOK_ACCESS_RW,
-                              VIR_OPENHOOK_ENTRY_CREATE, "pidfile") < 0)
-        return -1;
+    /* QEMU reads the master key without its open helper, but the preload
+     * library routes that read too.  (QEMU's pid file is written by
+     * libvirt, so QEMU never needs to create anything at start.) */
     if (masterKeyPath && virFileExists(masterKeyPath) &&
         qemuOpenHookAllowPath(hook, masterKeyPath, VIR_OPENHOOK_ACCESS_RO,
                               0, "master-key") < 0)
         return -1;
 
     return 0;
+}
+
+
+/**
+ * qemuOpenHookUpdateLiveDef:
+ * @hook: the domain's open hook
+ * @def: the live definition of the running domain
+ *
+ * Copy the whitelist as it is now into @def, for the live XML.
+ */
+void
+qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
+                          virDomainDef *def)
+{
+    virOpenHookEntryInfo *infos = NULL;
+    size_t n = virOpenHookWhitelistGetAll(hook->wl, &infos);
+    size_t i;
+
+    if (!def->openhook)
+        def->openhook = g_new0(virDomainOpenHookDef, 1);
+    virDomainOpenHookDefClearEntries(def->openhook);
+
+    def->openhook->entries = g_new0(virDomainOpenHookEntryDef, n);
+    for (i = 0; i < n; i++) {
+        virDomainOpenHookEntryDef *entry = &def->openhook->entries[i];
+
+        entry->path = g_steal_pointer(&infos[i].canonical);
+        entry->origin = g_steal_pointer(&infos[i].origin);
+        entry->access = infos[i].access == VIR_OPENHOOK_ACCESS_RW ?
+            VIR_DOMAIN_OPEN_HOOK_ACCESS_RW : VIR_DOMAIN_OPEN_HOOK_ACCESS_RO;
+        entry->fds = infos[i].nheld;
+    }
+    def->openhook->nentries = n;
+
+    virOpenHookEntryInfoListFree(infos, n);
 }
 
 

@@ -43,7 +43,6 @@ qemuOpenHookGetWhitelist(qemuOpenHook *hook);
 int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
                      const virDomainDef *def,
-                     const char *pidfile,
                      const char *masterKeyPath);
 
 int
@@ -56,6 +55,10 @@ void
 qemuOpenHookRevokeSource(qemuOpenHook *hook,
                          virStorageSource *src,
                          bool chain);
+
+void
+qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
+                          virDomainDef *def);
 
 int
 qemuOpenHookOpenChannel(qemuOpenHook *hook)

@@ -538,6 +538,23 @@ virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
 }
 
 
+/* Called with wl->lock held. */
+static void
+virOpenHookEntryInfoFill(virOpenHookEntryInfo *info,
+                         virOpenHookEntry *entry)
+{
+    info->canonical = g_strdup(entry->canonical);
+    info->origin = g_strdup(entry->origin);
+    info->access = entry->access;
+    info->create = entry->create;
+    info->bound = entry->bound;
+    info->dev = entry->dev;
+    info->ino = entry->ino;
+    info->users = entry->users;
+    info->nheld = entry->nheld;
+}
+
+
 int
 virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
                             const char *path,
@@ -552,19 +569,55 @@ virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
         return -ENOENT;
 
     g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFind(wl, norm))) {
-        info->canonical = g_strdup(entry->canonical);
-        info->origin = g_strdup(entry->origin);
-        info->access = entry->access;
-        info->create = entry->create;
-        info->bound = entry->bound;
-        info->dev = entry->dev;
-        info->ino = entry->ino;
-        info->users = entry->users;
-        info->nheld = entry->nheld;
-    }
+    if ((entry = virOpenHookWhitelistFind(wl, norm)))
+        virOpenHookEntryInfoFill(info, entry);
     g_mutex_unlock(&wl->lock);
     return entry ? 0 : -ENOENT;
+}
+
+
+static int
+virOpenHookEntryInfoCompare(const void *a,
+                            const void *b)
+{
+    const virOpenHookEntryInfo *ia = a;
+    const virOpenHookEntryInfo *ib = b;
+
+    return strcmp(ia->canonical, ib->canonical);
+}
+
+
+size_t
+virOpenHookWhitelistGetAll(virOpenHookWhitelist *wl,
+                           virOpenHookEntryInfo **infos)
+{
+    GHashTableIter iter;
+    gpointer value;
+    size_t n = 0;
+
+    g_mutex_lock(&wl->lock);
+    *infos = g_new0(virOpenHookEntryInfo, g_hash_table_size(wl->entries) + 1);
+    g_hash_table_iter_init(&iter, wl->entries);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        virOpenHookEntryInfoFill(&(*infos)[n++], value);
+    g_mutex_unlock(&wl->lock);
+
+    qsort(*infos, n, sizeof(**infos), virOpenHookEntryInfoCompare);
+    return n;
+}
+
+
+void
+virOpenHookEntryInfoListFree(virOpenHookEntryInfo *infos,
+                             size_t ninfos)
+{
+    size_t i;
+
+    if (!infos)
+        return;
+    for (i = 0; i < ninfos; i++)
+        virOpenHookEntryInfoClear(&infos[i]);
+    g_free(infos);
 }
 
 

@@ -114,6 +114,14 @@ int virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
                                 const char *path,
                                 virOpenHookEntryInfo *info);
 size_t virOpenHookWhitelistCount(virOpenHookWhitelist *wl);
+
+/* A snapshot of every listed entry, sorted by canonical path, for the
+ * live view of the whitelist. Returns the number of entries; free
+ * *@infos with virOpenHookEntryInfoListFree(). */
+size_t virOpenHookWhitelistGetAll(virOpenHookWhitelist *wl,
+                                  virOpenHookEntryInfo **infos);
+void virOpenHookEntryInfoListFree(virOpenHookEntryInfo *infos,
+                                  size_t ninfos);
 unsigned int virOpenHookWhitelistGetHeldFds(virOpenHookWhitelist *wl);
 
 /* The guest process is gone, so every fd it held is closed: release
