@@ -158,6 +158,20 @@ refused cd2.iso
 op "internal snapshot (savevm)" "snapshot int1 created" snapshot-create-as "$DOM" int1
 op "internal snapshot delete" "snapshot int1 deleted" snapshot-delete "$DOM" int1
 
+# save/restore and a restart start new QEMU processes, each with a new
+# channel and a whitelist built from the definition
+check "save" virsh save "$DOM" "$D/$DOM.save"
+check_eq "save: the domain is off" "shut off" "$(virsh domstate "$DOM")"
+op "restore" "restored from" restore "$D/$DOM.save"
+check "restore: QEMU got a new channel" \
+    grep -qE -- '-open-hook-fd [0-9]+' <(tr '\0' ' ' < "/proc/$(e2e_qemu_pid "$DOM")/cmdline")
+check_eq "chain after restore" "copy.qcow2" "$(chain)"
+held_granted restore
+check "destroy before a fresh start" virsh destroy "$DOM"
+op "start again" "started" start "$DOM"
+check_eq "chain after the restart" "copy.qcow2" "$(chain)"
+held_granted restart
+
 check_eq "the only denials were the probes of dropped images" "$NREFUSED" \
     "$(grep -c "event=open decision=deny" "$E2E_LOGS/virtqemud.log")"
 # Every fd the broker opened went to QEMU and was closed in virtqemud
