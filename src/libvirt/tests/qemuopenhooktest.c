@@ -1,0 +1,301 @@
+/*
+ * qemuopenhooktest.c: the open hook's whitelist built from domain definitions
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Lesser General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ *
+ * This library is distributed in the hope that it will be useful,
+ * but WITHOUT ANY WARRANTY; without even the implied warranty of
+ * MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the GNU
+ * Lesser General Public License for more details.
+ *
+ * You should have received a copy of the GNU Lesser General Public
+ * License along with this library.  If not, see
+ * <http://www.gnu.org/licenses/>.
+ */
+
+#include <config.h>
+
+#include "testutils.h"
+#include "testutilsqemu.h"
+#include "qemu/qemu_openhook.h"
+#include "virbuffer.h"
+#include "virfile.h"
+
+#define VIR_FROM_THIS VIR_FROM_NONE
+
+static virQEMUDriver driver;
+static char *imgdir;
+
+
+/* Two disks whose chains share base.img, a read-only disk, a cdrom and
+ * a file listed in <openhook>; every image exists in @imgdir. */
+static const char *testDomainXML =
+    "<domain type='qemu'>\n"
+    "  <name>openhook</name>\n"
+    "  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n"
+    "  <memory>219100</memory>\n"
+    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='@DIR@/top.img'/>\n"
+    "      <backingStore type='file'>\n"
+    "        <format type='qcow2'/>\n"
+    "        <source file='@DIR@/mid.img'/>\n"
+    "        <backingStore type='file'>\n"
+    "          <format type='qcow2'/>\n"
+    "          <source file='@DIR@/base.img'/>\n"
+    "          <backingStore/>\n"
+    "        </backingStore>\n"
+    "      </backingStore>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='@DIR@/other.img'/>\n"
+    "      <backingStore type='file'>\n"
+    "        <format type='qcow2'/>\n"
+    "        <source file='@DIR@/base.img'/>\n"
+    "        <backingStore/>\n"
+    "      </backingStore>\n"
+    "      <target dev='vdb' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source file='@DIR@/ro.img'/>\n"
+    "      <target dev='vdc' bus='virtio'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='cdrom'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source file='@DIR@/cd.iso'/>\n"
+    "      <target dev='hdc' bus='ide'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='cdrom'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <target dev='hdd' bus='ide'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "  </devices>\n"
+    "  <openhook mode='enforce'>\n"
+    "    <file path='@DIR@/extra.log' access='rw'/>\n"
+    "  </openhook>\n"
+    "</domain>\n";
+
+
+static virDomainDef *
+testParseDomain(void)
+{
+    g_autofree char *xml = NULL;
+    g_auto(GStrv) parts = g_strsplit(testDomainXML, "@DIR@", -1);
+
+    xml = g_strjoinv(imgdir, parts);
+    return virDomainDefParseString(xml, driver.xmlopt, NULL,
+                                   VIR_DOMAIN_DEF_PARSE_INACTIVE);
+}
+
+
+/* The whitelist as "path access users fds" lines, @imgdir stripped. */
+static char *
+testFormatWhitelist(qemuOpenHook *hook)
+{
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    virOpenHookEntryInfo *infos = NULL;
+    size_t n = virOpenHookWhitelistGetAll(qemuOpenHookGetWhitelist(hook), &infos);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *path = infos[i].canonical;
+
+        if (STRPREFIX(path, imgdir))
+            path += strlen(imgdir) + 1;
+        virBufferAsprintf(&buf, "%s %s users=%u origin=%s\n", path,
+                          virOpenHookAccessToString(infos[i].access),
+                          infos[i].users, NULLSTR(infos[i].origin));
+    }
+    virOpenHookEntryInfoListFree(infos, n);
+    return virBufferContentAndReset(&buf);
+}
+
+
+static int
+testCompareWhitelist(qemuOpenHook *hook,
+                     const char *expected)
+{
+    g_autofree char *actual = testFormatWhitelist(hook);
+
+    return virTestCompareToString(expected, NULLSTR_EMPTY(actual));
+}
+
+
+/* Every storage source of every disk with its chain, read-write only for
+ * writable tops, a shared base once with two users, and the extra file. */
+static int
+testAllowDef(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+
+    if (!def)
+        return -1;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
+        return -1;
+
+    return testCompareWhitelist(hook,
+                                "base.img ro users=2 origin=vda\n"
+                                "cd.iso ro users=1 origin=hdc\n"
+                                "extra.log rw users=1 origin=openhook\n"
+                                "mid.img ro users=1 origin=vda\n"
+                                "other.img rw users=1 origin=vdb\n"
+                                "ro.img ro users=1 origin=vdc\n"
+                                "top.img rw users=1 origin=vda\n");
+}
+
+
+/* What the storage access funnel does: dropping one disk keeps the shared
+ * base for the other; a media change swaps the cdrom's image; an access
+ * change takes no reference. */
+static int
+testFunnel(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(virStorageSource) newmedia = virStorageSourceNew();
+    virDomainDiskDef *vdb;
+    virDomainDiskDef *hdc;
+
+    if (!def)
+        return -1;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
+        return -1;
+
+    vdb = virDomainDiskByTarget(def, "vdb");
+    hdc = virDomainDiskByTarget(def, "hdc");
+
+    /* detach-disk vdb */
+    qemuOpenHookRevokeSource(hook, vdb->src, true);
+
+    /* change-media hdc */
+    newmedia->type = VIR_STORAGE_TYPE_FILE;
+    newmedia->format = VIR_STORAGE_FILE_RAW;
+    newmedia->path = g_strdup_printf("%s/cd2.iso", imgdir);
+    newmedia->readonly = true;
+    if (qemuOpenHookAllowSource(hook, newmedia, true, false) < 0)
+        return -1;
+    qemuOpenHookRevokeSource(hook, hdc->src, true);
+
+    /* block commit: the base is writable for the job, then read-only */
+    def->disks[0]->src->backingStore->backingStore->readonly = false;
+    if (qemuOpenHookAllowSource(hook, def->disks[0]->src->backingStore->backingStore,
+                                false, true) < 0)
+        return -1;
+    if (testCompareWhitelist(hook,
+                             "base.img rw users=1 origin=vda\n"
+                             "cd2.iso ro users=1 origin=image\n"
+                             "extra.log rw users=1 origin=openhook\n"
+                             "mid.img ro users=1 origin=vda\n"
+                             "ro.img ro users=1 origin=vdc\n"
+                             "top.img rw users=1 origin=vda\n") < 0)
+        return -1;
+
+    def->disks[0]->src->backingStore->backingStore->readonly = true;
+    if (qemuOpenHookAllowSource(hook, def->disks[0]->src->backingStore->backingStore,
+                                false, true) < 0)
+        return -1;
+    /* ...which drops mid.img */
+    qemuOpenHookRevokeSource(hook, def->disks[0]->src->backingStore, false);
+
+    return testCompareWhitelist(hook,
+                                "base.img ro users=1 origin=vda\n"
+                                "cd2.iso ro users=1 origin=image\n"
+                                "extra.log rw users=1 origin=openhook\n"
+                                "ro.img ro users=1 origin=vdc\n"
+                                "top.img rw users=1 origin=vda\n");
+}
+
+
+/* A file the XML lists that does not exist is an error, not a silent
+ * omission. */
+static int
+testMissingFile(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autofree char *extra = g_strdup_printf("%s/extra.log", imgdir);
+    int rc;
+
+    if (!def)
+        return -1;
+
+    if (unlink(extra) < 0)
+        return -1;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    rc = qemuOpenHookAllowDef(hook, def, NULL);
+    if (virFileWriteStr(extra, "", 0600) < 0)
+        return -1;
+    if (rc == 0) {
+        VIR_TEST_DEBUG("a missing file was allowed");
+        return -1;
+    }
+    virResetLastError();
+    return 0;
+}
+
+
+static int
+testCreateImages(void)
+{
+    const char *names[] = { "top.img", "mid.img", "base.img", "other.img",
+                            "ro.img", "cd.iso", "cd2.iso", "extra.log" };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *path = g_strdup_printf("%s/%s", imgdir, names[i]);
+
+        if (virFileWriteStr(path, "", 0600) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+
+static int
+mymain(void)
+{
+    int ret = 0;
+
+    if (qemuTestDriverInit(&driver) < 0)
+        return EXIT_FAILURE;
+
+    if (!(imgdir = g_dir_make_tmp("qemuopenhooktest-XXXXXX", NULL)) ||
+        testCreateImages() < 0) {
+        ret = -1;
+        goto cleanup;
+    }
+
+    if (virTestRun("whitelist from the domain", testAllowDef, NULL) < 0)
+        ret = -1;
+    if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
+        ret = -1;
+    if (virTestRun("missing listed file", testMissingFile, NULL) < 0)
+        ret = -1;
+
+ cleanup:
+    if (imgdir)
+        virFileDeleteTree(imgdir);
+    g_free(imgdir);
+    qemuTestDriverFree(&driver);
+    return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+VIR_TEST_MAIN(mymain)
