@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Helpers for the QEMU-side tests: TAP-ish output, a scratch directory, the
-# standalone broker.  Source it, don't run it.
+# standalone broker, and the scenarios both flavours run (native: the
+# patched QEMU with --open-hook-fd; preload: Debian's QEMU with the
+# LD_PRELOAD client), parameterised by flavour.  Source it, don't run it.
 
 set -uo pipefail
 
@@ -10,9 +12,10 @@ QT_TOOLS=$QT_BUILD/qemu-tools
 QT_SYS=$QT_BUILD/qemu-sys
 BROKER=$QT_BUILD/openhook/openhook-broker
 QMP=$QT_ROOT/tests/qemu/qmp.py
+DEADPEER=$QT_ROOT/tests/qemu/deadpeer.py
+PRELOAD_LIB=$QT_BUILD/openhook/src/preload/libopenhook-preload.so
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
-QIMG=$QT_TOOLS/qemu-img
 QIO=$QT_TOOLS/qemu-io
 QSYS=$QT_SYS/qemu-system-x86_64
 # The build-tree emulator looks for firmware in its build directory.
@@ -72,17 +75,37 @@ qt_cleanup() {
     rm -rf "$QT_DIR"
 }
 
-# broker LOG [broker options] -- COMMAND...: run COMMAND under the broker
-# (@FD@ in COMMAND is the socket's number).  Events go to LOG, COMMAND's
-# stdout and stderr to LOG.out, the broker's own stderr to LOG.err.
-# Returns COMMAND's exit status.
-broker() {
+# broker_exec LOG [broker options] -- COMMAND...: replace the (sub)shell
+# with the broker running COMMAND (@FD@ in COMMAND is the socket's number).
+# Events go to LOG, COMMAND's stdout and stderr to LOG.out, the broker's
+# own stderr to LOG.err.
+broker_exec() {
     local log=$1; shift
     local -a opts=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
     shift
-    "$BROKER" "${opts[@]}" -- /bin/sh -c 'out=$1; shift; exec "$@" > "$out" 2>&1' \
+    exec "$BROKER" "${opts[@]}" -- /bin/sh -c 'out=$1; shift; exec "$@" > "$out" 2>&1' \
         sh "$log.out" "$@" > "$log" 2> "$log.err"
+}
+
+# broker LOG [broker options] -- COMMAND...: broker_exec in the foreground;
+# returns COMMAND's exit status
+broker() {
+    ( broker_exec "$@" )
+}
+
+# broker_bg LOG [broker options] -- COMMAND...: broker_exec in the
+# background; BROKER_PID is the broker's pid (for SIGUSR1, kill, wait)
+broker_bg() {
+    broker_exec "$@" &
+    BROKER_PID=$!
+    QT_PIDS+=("$BROKER_PID")
+}
+
+# gone PID: the process has exited (orphaned, it may stay a zombie until
+# init reaps it)
+gone() {
+    [ ! -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
 # count_events LOG PATTERN: number of event lines matching PATTERN
@@ -185,11 +208,8 @@ qmp_chain() {
         cmd=(env LD_PRELOAD="$PRELOAD_LIB" /usr/bin/qemu-system-x86_64 -machine none
              -nodefaults -display none -qmp "unix:$qmp,server=on,wait=off")
     fi
-    "$BROKER" -w "$b" -w "$m" -w "$t" -c "$d/qsd.pid" -- \
-        /bin/sh -c 'out=$1; shift; exec "$@" > "$out" 2>&1' sh "$log.out" \
-        "${cmd[@]}" > "$log" 2> "$log.err" &
-    bpid=$!
-    QT_PIDS+=("$bpid")
+    broker_bg "$log" -w "$b" -w "$m" -w "$t" -c "$d/qsd.pid" -- "${cmd[@]}"
+    bpid=$BROKER_PID
 
     qc_add() { # NODE FILE [BACKING]
         echo "blockdev-add {\"driver\":\"$fmt\",\"node-name\":\"$1\",\"read-only\":true,${3:+\"backing\":\"$3\",}\"file\":{\"driver\":\"file\",\"node-name\":\"$1-file\",\"filename\":\"$2\"}}"
@@ -247,22 +267,23 @@ qmp_chain() {
     # the data, read without the hook: mid committed into base (top's own
     # cluster not), then everything streamed into top, which has no backing
     /usr/bin/qemu-io -f "$fmt" -r -c 'read -P 0x11 0 512k' -c 'read -P 0x44 512k 1M' \
-        -c 'read -P 0 2M 64k' "$b" > "$d/verify.out" 2>&1 &&
+        -c 'read -P 0 2M 64k' "$b" > "$log.verify" 2>&1 &&
     /usr/bin/qemu-io -f "$fmt" -r -c 'read -P 0x11 0 512k' -c 'read -P 0x44 512k 1M' \
-        -c 'read -P 0x55 2M 64k' -c 'read -P 0 4M 64k' "$t" >> "$d/verify.out" 2>&1
+        -c 'read -P 0x55 2M 64k' -c 'read -P 0 4M 64k' "$t" >> "$log.verify" 2>&1
     local vrc=$?
-    if [ $vrc -eq 0 ] && [ "$(grep -c '^read ' "$d/verify.out")" -eq 7 ] &&
-       ! grep -q 'verification failed' "$d/verify.out" &&
+    if [ $vrc -eq 0 ] && [ "$(grep -c '^read ' "$log.verify")" -eq 7 ] &&
+       ! grep -q 'verification failed' "$log.verify" &&
        ! /usr/bin/qemu-img info "$t" | grep -q 'backing file'; then
         ok "$tag: qemu-io without the hook: base holds mid's data after the commit, top holds everything and has no backing file after the stream"
     else
-        not_ok "$tag: data after commit/stream"; diag "$d/verify.out"
+        not_ok "$tag: data after commit/stream"; diag "$log.verify"
     fi
 }
 
 # tool_cmd FLAVOUR hook|ref TOOL: the command line prefix that runs TOOL
-# (qemu-img, qemu-io) through the broker (hook) or alone (ref): the patched
-# build with --open-hook-fd (native) or Debian's with the preload library
+# (qemu-img, qemu-io, qemu-nbd) through the broker (hook) or alone (ref):
+# the patched build with --open-hook-fd (native) or Debian's with the
+# preload library
 tool_cmd() {
     local flavour=$1 how=$2 tool=$3
     TOOL_CMD=()
@@ -371,4 +392,348 @@ chain_tools() {
     else
         not_ok "$tag: qemu-img commit"; diag "$log" "$log.out" "$d/ref-commit.out" "$log.verify"
     fi
+}
+
+# ---------------------------------------------------------------------
+# Scenarios shared by both flavours.  Each takes the flavour (native or
+# preload) first; check descriptions start with it.
+
+# The pipeline's lean QEMU build may lack qed (--without-default-features)
+have_qed() {
+    local help
+    tool_cmd "$1" ref qemu-img
+    help=$("${TOOL_CMD[@]}" --help 2>/dev/null)
+    grep -q '^Supported formats:.* qed' <<< "$help"
+}
+
+# each_fmt FLAVOUR FUNCTION WHAT: FUNCTION FLAVOUR FMT for qcow2 and qed
+# (SKIP WHAT on qed if the flavour's build lacks it)
+each_fmt() {
+    local flavour=$1 fn=$2 what=$3 fmt
+    for fmt in qcow2 qed; do
+        if [ $fmt = qed ] && ! have_qed "$flavour"; then
+            ok "# SKIP $flavour: $what on a qed chain: the $flavour build has no qed driver"
+            continue
+        fi
+        "$fn" "$flavour" $fmt
+    done
+}
+
+# chain_images FLAVOUR: in $QT_DIR/img-FLAVOUR a qcow2 chain base <- top
+# (0x11 in base's first MiB, 0x55 at 2M in top), a qed chain qbase <- qtop
+# (0x22 in qbase's first MiB), and the single images outside.qcow2 and
+# hot.qcow2
+chain_images() {
+    local d=$QT_DIR/img-$1
+    mkdir -p "$d"
+    /usr/bin/qemu-img create -q -f qcow2 "$d/base.qcow2" 8M &&
+    /usr/bin/qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "$d/base.qcow2" >/dev/null &&
+    /usr/bin/qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/top.qcow2" &&
+    /usr/bin/qemu-io -f qcow2 -c 'write -P 0x55 2M 64k' "$d/top.qcow2" >/dev/null &&
+    /usr/bin/qemu-img create -q -f qed "$d/qbase.qed" 8M &&
+    /usr/bin/qemu-io -f qed -c 'write -P 0x22 0 1M' "$d/qbase.qed" >/dev/null &&
+    /usr/bin/qemu-img create -q -f qed -b qbase.qed -F qed "$d/qtop.qed" &&
+    /usr/bin/qemu-img create -q -f qcow2 "$d/outside.qcow2" 8M &&
+    /usr/bin/qemu-img create -q -f qcow2 "$d/hot.qcow2" 8M
+}
+
+# chain_info FLAVOUR FMT: qemu-img info --backing-chain with relative names
+# through the broker; output identical to Debian's qemu-img without hook
+chain_info() {
+    local flavour=$1 fmt=$2 d=$QT_DIR/img-$1 log=$QT_DIR/$1-info-$2.log top base rc
+    if [ "$fmt" = qcow2 ]; then top=top.qcow2 base=base.qcow2; else top=qtop.qed base=qbase.qed; fi
+    tool_cmd "$flavour" hook qemu-img
+    (cd "$d" && broker "$log" -r "$d/$base" -r "$d/$top" -- "${TOOL_CMD[@]}" info --backing-chain "$top")
+    rc=$?
+    (cd "$d" && /usr/bin/qemu-img info --backing-chain "$top" > "$log.ref" 2>&1)
+    if [ $rc -eq 0 ] && cmp -s "$log.out" "$log.ref" &&
+       [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$top\"")" -ge 1 ] &&
+       [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$base\"")" -ge 1 ] &&
+       [ "$(count_events "$log" "decision=deny")" -eq 0 ] &&
+       granted_exactly "$log" "$d/$base" "$d/$top" && grants_in_order "$log"; then
+        ok "$flavour: qemu-img info --backing-chain ($fmt, relative names): the broker granted exactly the chain's images, all closed; output identical to a run without the hook"
+    else
+        not_ok "$flavour: qemu-img info --backing-chain ($fmt)"; diag "$log" "$log.out" "$log.err"
+    fi
+}
+
+# outside_denied FLAVOUR TOOL LOG IMAGE ARG...: the hooked TOOL ARG...
+# IMAGE, with only base.qcow2 whitelisted: TOOL exits with 'Permission
+# denied', the broker logs the denial and grants nothing
+outside_denied() {
+    local flavour=$1 tool=$2 log=$3 img=$4 rc
+    shift 4
+    tool_cmd "$flavour" hook "$tool"
+    # (timeout: a qemu-nbd that wrongly gets its image would serve forever)
+    broker "$log" -r "$QT_DIR/img-$flavour/base.qcow2" -- timeout 60 "${TOOL_CMD[@]}" "$@" "$img"
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] &&
+       grep -qF "Could not open '$img': Permission denied" "$log.out" &&
+       grep -qE "^event=open decision=deny reason=not-listed .*path=\"$img\"" "$log" &&
+       [ "$(count_events "$log" '^event=open decision=grant')" -eq 0 ]; then
+        ok "$flavour: $tool on an image outside the whitelist: exits with 'Permission denied', the broker logs the denial, nothing granted"
+    else
+        not_ok "$flavour: $tool on an image outside the whitelist (exit $rc)"; diag "$log" "$log.out"
+    fi
+}
+
+# denials FLAVOUR: a backing file not whitelisted, an image outside the
+# whitelist, a write open of a read-only entry, a create over an rw entry
+# without create permission
+denials() {
+    local flavour=$1 d=$QT_DIR/img-$1 log=$QT_DIR/$1-backing-denied.log
+    tool_cmd "$flavour" hook qemu-img
+    (cd "$d" && broker "$log" -r "$d/top.qcow2" -- "${TOOL_CMD[@]}" info --backing-chain top.qcow2)
+    if [ $? -ne 0 ] &&
+       grep -qF "qemu-img: Could not open 'base.qcow2': Could not open 'base.qcow2': Permission denied" "$log.out" &&
+       grep -qE "decision=deny reason=not-listed .*path=\"$d/base.qcow2\"" "$log"; then
+        ok "$flavour: backing file named in the header but not whitelisted: clean 'Permission denied', broker logs the denial"
+    else
+        not_ok "$flavour: backing file not whitelisted"; diag "$log" "$log.out"
+    fi
+
+    outside_denied "$flavour" qemu-img "$QT_DIR/$flavour-outside.log" "$d/outside.qcow2" info
+
+    # an existing rw entry without create permission: creating (O_CREAT,
+    # which would also truncate it) is refused and the file is untouched
+    log=$QT_DIR/$flavour-create-denied.log
+    tool_cmd "$flavour" hook qemu-img
+    cp "$d/hot.qcow2" "$d/nocreate.qcow2"
+    broker "$log" -r "$d/base.qcow2" -w "$d/nocreate.qcow2" -- \
+        "${TOOL_CMD[@]}" create -f raw "$d/nocreate.qcow2" 1M
+    if cmp -s "$d/hot.qcow2" "$d/nocreate.qcow2" &&
+       grep -qF "Could not create '$d/nocreate.qcow2': Permission denied" "$log.out" &&
+       grep -qE "decision=deny reason=no-create .*path=\"$d/nocreate.qcow2\"" "$log"; then
+        ok "$flavour: qemu-img create over an rw entry without create permission: denied, file untouched"
+    else
+        not_ok "$flavour: qemu-img create without create permission"; diag "$log" "$log.out"
+    fi
+
+    log=$QT_DIR/$flavour-write-ro.log
+    tool_cmd "$flavour" hook qemu-io
+    broker "$log" -r "$d/hot.qcow2" -- "${TOOL_CMD[@]}" -f qcow2 -c 'write 0 64k' "$d/hot.qcow2"
+    if grep -qF "Could not open '$d/hot.qcow2': Permission denied" "$log.out" &&
+       grep -qE "decision=deny reason=read-only .*path=\"$d/hot.qcow2\"" "$log"; then
+        ok "$flavour: write open of a read-only entry: 'Permission denied', broker logs reason=read-only"
+    else
+        not_ok "$flavour: write open of a read-only entry"; diag "$log" "$log.out"
+    fi
+}
+
+# vm_system FLAVOUR: qemu-system-x86_64 (native: the patched build with
+# -open-hook-fd; preload: Debian's with the library) starts a VM on a
+# chain; QMP blockdev-add allowed/denied, reopen ro->rw, locking against a
+# hooked qemu-img, blockdev-del; then the broker is killed.
+vm_system() {
+    local flavour=$1 d=$QT_DIR/img-$1 log=$QT_DIR/$1-system.log
+    local qmp=$QT_DIR/$1-qmp.sock out=$QT_DIR/$1-qmp.out bpid qpid i
+    local -a sys
+    if [ "$flavour" = native ]; then
+        sys=("$QSYS" "${QSYS_FW[@]}" -open-hook-fd @FD@)
+    else
+        sys=(env LD_PRELOAD="$PRELOAD_LIB" /usr/bin/qemu-system-x86_64)
+    fi
+    /usr/bin/qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/vmtop.qcow2"
+    broker_bg "$log" -r "$d/base.qcow2" -w "$d/vmtop.qcow2" -w "$d/hot.qcow2" -r "$d/top.qcow2" -- \
+        "${sys[@]}" -machine pc -accel tcg -m 64 -nographic -S -nodefaults \
+        -qmp "unix:$qmp,server=on,wait=off" \
+        -blockdev "driver=file,filename=$d/base.qcow2,node-name=basefile,read-only=on" \
+        -blockdev driver=qcow2,file=basefile,node-name=base,read-only=on \
+        -blockdev "driver=file,filename=$d/vmtop.qcow2,node-name=topfile" \
+        -blockdev driver=qcow2,file=topfile,backing=base,node-name=top \
+        -device virtio-blk-pci,drive=top
+    bpid=$BROKER_PID
+
+    "$QMP" "$qmp" 'query-status' \
+        "blockdev-add {\"driver\":\"file\",\"filename\":\"$d/outside.qcow2\",\"node-name\":\"denied\"}" \
+        "blockdev-add {\"driver\":\"file\",\"filename\":\"$d/hot.qcow2\",\"node-name\":\"hot\",\"read-only\":true}" \
+        "blockdev-reopen {\"options\":[{\"driver\":\"file\",\"filename\":\"$d/hot.qcow2\",\"node-name\":\"hot\",\"read-only\":false}]}" \
+        > "$out" 2>&1
+    if grep -q '^query-status ok' "$out" &&
+       grep -qF "blockdev-add error: Could not open '$d/outside.qcow2': Permission denied" "$out" &&
+       [ "$(count_events "$log" "decision=grant .*path=\"$d/vmtop.qcow2\".*flags=[0-7]*2 ")" -eq 1 ] &&
+       [ "$(count_events "$log" "decision=grant .*path=\"$d/base.qcow2\"")" -eq 1 ] &&
+       grep -qE "decision=deny .*path=\"$d/outside.qcow2\"" "$log" &&
+       ! grep -qE 'seabios|/usr/' "$log"; then
+        ok "$flavour: qemu-system-x86_64 starts on a qcow2 chain via -blockdev through the hook (firmware stays local); QMP blockdev-add of a denied file: 'Permission denied'"
+    else
+        not_ok "$flavour: qemu-system-x86_64 on a chain / denied blockdev-add"; diag "$out" "$log" "$log.out"
+    fi
+
+    # reopen ro->rw: a second OPEN (rw) and the ro grant's close
+    local hot_events
+    hot_events=$(grep -E "path=\"$d/hot.qcow2\"" "$log" | grep -oE '^event=[a-z]+|flags=[0-7]+' | tr '\n' ' ')
+    if grep -q '^blockdev-reopen ok' "$out" &&
+       [ "$hot_events" = "event=open flags=02000000 event=open flags=02000002 event=close " ]; then
+        ok "$flavour: QMP blockdev-reopen ro->rw: new rw grant, then the ro grant is reported closed"
+    else
+        not_ok "$flavour: QMP blockdev-reopen ro->rw (hot events: $hot_events)"; diag "$out" "$log"
+    fi
+
+    # locking: the VM's disk is locked against a hooked qemu-img
+    local llog=$QT_DIR/$flavour-lock.log
+    tool_cmd "$flavour" hook qemu-img
+    broker "$llog" -r "$d/vmtop.qcow2" -- "${TOOL_CMD[@]}" info "$d/vmtop.qcow2"
+    if [ $? -ne 0 ] && grep -qF 'Failed to get shared "write" lock' "$llog.out"; then
+        ok "$flavour: image locking through the hook: the VM's disk (fd from the broker) conflicts with a hooked qemu-img"
+    else
+        not_ok "$flavour: image locking: VM disk vs qemu-img"; diag "$llog" "$llog.out"
+    fi
+    "$QMP" "$qmp" 'blockdev-del {"node-name":"hot"}' >> "$out" 2>&1
+    if grep -q '^blockdev-del ok' "$out" &&
+       [ "$(count_events "$log" "^event=close .*path=\"$d/hot.qcow2\"")" -eq 2 ]; then
+        ok "$flavour: QMP blockdev-del: the rw grant is reported closed"
+    else
+        not_ok "$flavour: QMP blockdev-del close report"; diag "$out" "$log"
+    fi
+
+    # the broker dies: QEMU keeps running, opens fail with EIO, nothing is opened locally
+    kill -9 "$bpid"
+    wait "$bpid" 2>/dev/null
+    "$QMP" "$qmp" 'query-status' \
+        "blockdev-add {\"driver\":\"file\",\"filename\":\"$d/hot.qcow2\",\"node-name\":\"hot2\",\"read-only\":true}" \
+        "blockdev-add {\"driver\":\"file\",\"filename\":\"$d/top.qcow2\",\"node-name\":\"top2\",\"read-only\":true}" \
+        'query-status' > "$out.dead" 2>&1
+    qpid=$(pgrep -f -- "$qmp,server" | head -1)
+    local fds
+    fds=$(ls -l /proc/"$qpid"/fd 2>/dev/null | grep -cE "$d/(hot|top).qcow2\$")
+    if [ -n "$qpid" ] && [ "$(grep -c '^query-status ok' "$out.dead")" -eq 2 ] &&
+       grep -qF "blockdev-add error: Could not open '$d/hot.qcow2': Input/output error" "$out.dead" &&
+       grep -qF "blockdev-add error: Could not open '$d/top.qcow2': Input/output error" "$out.dead" &&
+       [ "$fds" -eq 0 ]; then
+        ok "$flavour: broker killed mid-run: QEMU keeps running, next opens fail with EIO, no local open"
+    else
+        not_ok "$flavour: broker killed mid-run (fds on images: $fds)"; diag "$out.dead" "$log.out"
+    fi
+    "$QMP" "$qmp" quit > /dev/null 2>&1
+    for i in $(seq 50); do
+        gone "$qpid" && break
+        sleep 0.1
+    done
+    check "$flavour: QEMU quits normally after the broker died" gone "$qpid"
+}
+
+# nbd_serve FLAVOUR: qemu-nbd (native: patched --open-hook-fd; preload:
+# Debian's with the library) serves the top of chain_images' qcow2 chain on
+# a UNIX socket through the broker; qemu-io without the hook reads base's and
+# top's data over NBD and writes a cluster.  Checks the data (over NBD and
+# in the files afterwards), the exact grants (top rw, base ro), the held
+# count while serving (SIGUSR1) and at exit, and the close reports.
+nbd_serve() {
+    local flavour=$1 d=$QT_DIR/img-$1 tag="$1: qemu-nbd" b t sock log bpid settled serving crc rc vrc i
+    b=$d/base.qcow2 t=$d/top.qcow2 sock=$d/nbd.sock log=$QT_DIR/$1-nbd.log
+    # (timeout: a qemu-nbd that never gets its client must not hang the run)
+    tool_cmd "$flavour" hook qemu-nbd
+    broker_bg "$log" -r "$b" -w "$t" -- timeout 60 "${TOOL_CMD[@]}" -k "$sock" -f qcow2 "$t"
+    bpid=$BROKER_PID
+    # the socket appears once qemu-nbd runs (so the broker is ready for
+    # SIGUSR1), before it opens the image
+    for i in $(seq 50); do
+        [ -S "$sock" ] && break
+        sleep 0.1
+    done
+    held_settles "$log" "$bpid" 2
+    settled=$? serving=$HELD_LAST
+    tool_cmd "$flavour" ref qemu-io
+    "${TOOL_CMD[@]}" -f raw -c 'read -P 0x11 0 1M' -c 'read -P 0x55 2M 64k' -c 'read -P 0 4M 64k' \
+        -c 'write -P 0x66 3M 64k' -c 'read -P 0x66 3M 64k' "nbd+unix:///?socket=$sock" > "$log.client" 2>&1
+    crc=$?
+    # without -t (--persistent), qemu-nbd exits when its client disconnects
+    wait "$bpid"
+    rc=$?
+    /usr/bin/qemu-io -f qcow2 -r -c 'read -P 0x66 3M 64k' -c 'read -P 0x55 2M 64k' "$t" > "$log.verify" 2>&1 &&
+    /usr/bin/qemu-io -f qcow2 -r -c 'read -P 0 3M 64k' -c 'read -P 0x11 0 1M' "$b" >> "$log.verify" 2>&1
+    vrc=$?
+
+    if [ $crc -eq 0 ] && [ "$(grep -c '^read ' "$log.client")" -eq 4 ] &&
+       [ "$(grep -c '^wrote ' "$log.client")" -eq 1 ] && ! grep -q 'verification failed' "$log.client" &&
+       [ $vrc -eq 0 ] && [ "$(grep -c '^read ' "$log.verify")" -eq 4 ] &&
+       ! grep -q 'verification failed' "$log.verify" &&
+       granted_exactly "$log" "$b" "$t" &&
+       grep -qE "^event=open decision=grant .*path=\"$t\" .*flags=[0-7]*2 " "$log" &&
+       ! grep -qE "^event=open decision=grant .*path=\"$b\" .*flags=[0-7]*[12] " "$log"; then
+        ok "$tag on a qcow2 chain through the hook: the broker granted exactly top (rw) and base (ro); qemu-io over NBD reads base's and top's data and writes a cluster, which lands in top (checked without the hook)"
+    else
+        not_ok "$tag: serving a qcow2 chain (client exit $crc)"; diag "$log.client" "$log.verify" "$log" "$log.out"
+    fi
+
+    if [ $settled -eq 0 ] && [ $rc -eq 0 ] && grants_in_order "$log" &&
+       grep -q 'held=0$' "$log.err"; then
+        ok "$tag: the broker's held count is 2 while it serves (top and base) and 0 when it exits: every grant reported closed, once"
+    else
+        not_ok "$tag: held count / close reports (serving: ${serving:-none}, want held=2; exit status $rc; exit: $(cat "$log.err"))"
+        diag "$log" "$log.out"
+    fi
+}
+
+# nbd_denied FLAVOUR: qemu-nbd on an image outside the whitelist, and on a
+# top whose backing file is not whitelisted
+nbd_denied() {
+    local flavour=$1 d=$QT_DIR/img-$1 tag="$1: qemu-nbd" log rc b t
+    b=$d/base.qcow2 t=$d/top.qcow2
+    outside_denied "$flavour" qemu-nbd "$QT_DIR/$flavour-nbd-outside.log" "$d/outside.qcow2" \
+        -k "$d/nbd-outside.sock" -f qcow2
+
+    log=$QT_DIR/$flavour-nbd-backing-denied.log
+    tool_cmd "$flavour" hook qemu-nbd
+    broker "$log" -w "$t" -- timeout 60 "${TOOL_CMD[@]}" -k "$d/nbd-backing.sock" -f qcow2 "$t"
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] &&
+       grep -qF "Could not open backing file: Could not open '$b': Permission denied" "$log.out" &&
+       grep -qE "^event=open decision=deny reason=not-listed .*path=\"$b\"" "$log" &&
+       granted_exactly "$log" "$t" && grants_in_order "$log" && grep -q 'held=0$' "$log.err"; then
+        ok "$tag on a top whose backing file is not whitelisted: exits with 'Permission denied' for the backing file, the broker logs the denial; top's grants all reported closed (held=0)"
+    else
+        not_ok "$tag with its backing file not whitelisted (exit $rc)"; diag "$log" "$log.out" "$log.err"
+    fi
+}
+
+# nbd_dead_broker FLAVOUR: qemu-nbd with a dead broker fails closed
+# (deadpeer.py): the broker's end closed before start, and a broker that
+# answers HELLO and hangs up before the first OPEN.  qemu-nbd must exit
+# with an error without opening the chain's files itself (inotify).
+nbd_dead_broker() {
+    local flavour=$1 d=$QT_DIR/img-$1 tag="$1: qemu-nbd" mode out rc want hello what b t
+    b=$d/base.qcow2 t=$d/top.qcow2
+    tool_cmd "$flavour" hook qemu-nbd
+    for mode in closed hello; do
+        out=$QT_DIR/$flavour-nbd-dead-$mode.out
+        python3 "$DEADPEER" $mode --watch "$t" --watch "$b" -- \
+            timeout 60 "${TOOL_CMD[@]}" -k "$d/nbd-dead-$mode.sock" -f qcow2 "$t" > "$out" 2>&1
+        rc=$?
+        # the native client checks the channel at start-up (HELLO); the
+        # preload library fails the routed opens instead
+        want="Failed to blk_new_open '$t': Could not open '$t': Input/output error"
+        [ "$flavour" = native ] && [ $mode = closed ] &&
+            want="qemu-nbd: Cannot send to the open hook broker: Broken pipe"
+        if [ $mode = closed ]; then
+            hello=n/a what="a dead broker (its end closed before qemu-nbd starts)"
+        else
+            hello=yes what="a broker that answers HELLO and hangs up before the first OPEN"
+        fi
+        if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $rc -ne 3 ] && grep -qF "$want" "$out" &&
+           grep -qx "deadpeer: hello=$hello local-opens=0" "$out"; then
+            ok "$tag with $what: exits with '${want##*: }', no local open of the chain's files"
+        else
+            not_ok "$tag with a dead broker ($mode, exit $rc)"; diag "$out"
+        fi
+    done
+}
+
+# shared_all FLAVOUR: every scenario both flavours run
+shared_all() {
+    local flavour=$1
+    if ! chain_images "$flavour"; then
+        not_ok "$flavour: creating test images"
+        return 1
+    fi
+    ok "$flavour: test images created (qcow2 and qed chains)"
+    each_fmt "$flavour" chain_info "qemu-img info --backing-chain"
+    denials "$flavour"
+    each_fmt "$flavour" chain_tools "qemu-img create/qemu-io/qemu-img commit"
+    vm_system "$flavour"
+    each_fmt "$flavour" qmp_chain "QMP block jobs"
+    nbd_serve "$flavour"
+    nbd_denied "$flavour"
+    nbd_dead_broker "$flavour"
 }
