@@ -7,7 +7,7 @@
 # QEMU's unit test, the broker, the preload library), then prints TAP-ish
 # lines and a final "N passed, M failed".  KEEP=1 keeps the scratch dir.
 #
-# usage: tests/qemu/run-all.sh [native|preload]...   (default: both)
+# usage: tests/qemu/run-all.sh [native|preload|landlock]...   (default: all)
 
 . "$(dirname "$0")/lib.sh"
 
@@ -26,7 +26,7 @@ build_all() {
 
 main() {
     local what=("$@")
-    [ ${#what[@]} -gt 0 ] || what=(native preload)
+    [ ${#what[@]} -gt 0 ] || what=(native preload landlock)
     if ! build_all; then
         not_ok "build"
         summary
@@ -46,6 +46,7 @@ main() {
                 preload_all
             fi
             ;;
+        landlock) . "$QT_ROOT/tests/qemu/landlock.sh"; landlock_all ;;
         *) echo "unknown test set '$w'" >&2; exit 2 ;;
         esac
     done
