@@ -104,6 +104,12 @@ main() {
     # QEMU, against the standalone broker.
     suite "QEMU-side tests" qemu-side "$ROOT/tests/qemu/run-all.sh"
 
+    # The SELinux module and AppArmor abstractions for broker mode, compiled
+    # with the distribution's tool chains (the AppArmor suite runs the built
+    # virt-aa-helper).
+    suite "SELinux policy" policy-selinux "$ROOT/tests/policy/selinux.sh"
+    suite "AppArmor policy" policy-apparmor "$ROOT/tests/policy/apparmor.sh"
+
     # Each libvirt patch on its own (the last one is the tree tested below).
     printf '==> libvirt series bisectability\n'
     "$ROOT/scripts/series.sh" bisect libvirt > "$LOGDIR/bisect.log" 2>&1

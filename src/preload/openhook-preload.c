@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #include "viropenhookproto.h"
 
@@ -57,11 +59,18 @@ typedef struct {
     dev_t dev;
     ino_t ino;
     unsigned int refs;
+    unsigned int generation;   /* the connection that granted it */
 } Grant;
 
 static struct {
     int sock;              /* -1: hook not configured, everything is local */
     bool dead;
+    bool lost;             /* the process closed our socket itself */
+    /* The broker's address if it listens on a named socket (libvirt, so
+     * that it can restart), else peerlen is 0: see reconnect() */
+    struct sockaddr_un peer;
+    socklen_t peerlen;
+    unsigned int generation;   /* bumped by each reconnection */
     uint32_t nextId;
     uint32_t maxPath;
     char **route;          /* NULL: the default rule */
@@ -163,7 +172,9 @@ forget(int fd)
         return;
     hook.fds[fd] = NULL;
     if (--g->refs == 0) {
-        sendClose(g->handle);
+        /* a broker that restarted never saw this handle */
+        if (g->generation == hook.generation)
+            sendClose(g->handle);
         free(g);
     }
 }
@@ -187,9 +198,69 @@ sameFile(int fd, const Grant *g)
 }
 
 
+static bool
+hello(void)
+{
+    char buf[VIR_OPENHOOK_MAX_MSG];
+    virOpenHookMsgHelloReply reply;
+    int fds[MAX_RECV_FDS];
+    size_t nfds = 0, len, i;
+    bool trunc = false;
+    ssize_t n;
+
+    len = virOpenHookProtoEncodeHello(buf, VIR_OPENHOOK_PROTO_VERSION, 0);
+    if (virOpenHookProtoSend(hook.sock, buf, len, -1, false) < 0)
+        return false;
+    n = virOpenHookProtoRecv(hook.sock, buf, sizeof(buf), fds, MAX_RECV_FDS,
+                             &nfds, &trunc, false);
+    for (i = 0; i < nfds; i++)
+        rawClose(fds[i]);
+    if (n <= 0 || trunc || nfds ||
+        !virOpenHookProtoDecodeHelloReply(buf, n, &reply) ||
+        reply.version != VIR_OPENHOOK_PROTO_VERSION || reply.status != 0)
+        return false;
+    hook.maxPath = reply.max_path < VIR_OPENHOOK_MAX_PATH ?
+                   reply.max_path : VIR_OPENHOOK_MAX_PATH;
+    return true;
+}
+
+
+/*
+ * The channel died. If the broker listens on a named socket (libvirt
+ * restarted), connect to it again. Called with hookLock.
+ */
+static bool
+reconnect(void)
+{
+    int fd, old = hook.sock;
+
+    if (hook.peerlen == 0)
+        return false;
+    if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
+        return false;
+    if (connect(fd, (struct sockaddr *)&hook.peer, hook.peerlen) < 0) {
+        rawClose(fd);
+        return false;
+    }
+    hook.sock = fd;
+    if (!hello()) {
+        hook.sock = old;
+        rawClose(fd);
+        return false;
+    }
+    /* a number the process closed itself may be in use again */
+    if (!hook.lost)
+        rawClose(old);
+    hook.lost = false;
+    hook.dead = false;
+    hook.generation++;
+    return true;
+}
+
+
 /* One OPEN round trip. Returns the fd or -errno. Called with hookLock. */
 static int
-request(const char *path, int flags, mode_t mode)
+requestOnce(const char *path, int flags, mode_t mode)
 {
     char buf[VIR_OPENHOOK_MAX_MSG];
     virOpenHookMsgOpenReply reply;
@@ -233,6 +304,7 @@ request(const char *path, int flags, mode_t mode)
         return -EIO;
     }
     g->handle = reply.handle;
+    g->generation = hook.generation;
     g->dev = st.st_dev;
     g->ino = st.st_ino;
     track(fd, g);
@@ -252,6 +324,25 @@ request(const char *path, int flags, mode_t mode)
     hook.dead = true;
     return -EIO;
 }
+
+/* requestOnce(), sent once more on a new connection if the broker went
+ * away before it answered (nothing was granted). Called with hookLock. */
+static int
+request(const char *path, int flags, mode_t mode)
+{
+    int ret = -EIO;
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (hook.dead && !reconnect())
+            return -EIO;
+        ret = requestOnce(path, flags, mode);
+        if (!hook.dead)
+            break;
+    }
+    return ret;
+}
+
 
 /*
  * The common path of every open wrapper. Returns true if the open was
@@ -326,32 +417,6 @@ atforkRelease(void)
     pthread_mutex_unlock(&hookLock);
 }
 
-static bool
-hello(void)
-{
-    char buf[VIR_OPENHOOK_MAX_MSG];
-    virOpenHookMsgHelloReply reply;
-    int fds[MAX_RECV_FDS];
-    size_t nfds = 0, len, i;
-    bool trunc = false;
-    ssize_t n;
-
-    len = virOpenHookProtoEncodeHello(buf, VIR_OPENHOOK_PROTO_VERSION, 0);
-    if (virOpenHookProtoSend(hook.sock, buf, len, -1, false) < 0)
-        return false;
-    n = virOpenHookProtoRecv(hook.sock, buf, sizeof(buf), fds, MAX_RECV_FDS,
-                             &nfds, &trunc, false);
-    for (i = 0; i < nfds; i++)
-        rawClose(fds[i]);
-    if (n <= 0 || trunc || nfds ||
-        !virOpenHookProtoDecodeHelloReply(buf, n, &reply) ||
-        reply.version != VIR_OPENHOOK_PROTO_VERSION || reply.status != 0)
-        return false;
-    hook.maxPath = reply.max_path < VIR_OPENHOOK_MAX_PATH ?
-                   reply.max_path : VIR_OPENHOOK_MAX_PATH;
-    return true;
-}
-
 static void __attribute__((constructor))
 preloadInit(void)
 {
@@ -391,6 +456,13 @@ preloadInit(void)
             if (tok[0] == '/')
                 hook.route[i++] = tok;
     }
+    /* an unnamed peer (socketpair()) cannot be reached again */
+    hook.peerlen = sizeof(hook.peer);
+    if (getpeername(fd, (struct sockaddr *)&hook.peer, &hook.peerlen) < 0 ||
+        hook.peer.sun_family != AF_UNIX ||
+        hook.peerlen <= offsetof(struct sockaddr_un, sun_path) ||
+        hook.peerlen > sizeof(hook.peer))
+        hook.peerlen = 0;
     if (!hello()) {
         /* fail closed: routed opens fail, nothing is opened locally */
         hook.dead = true;
@@ -571,6 +643,7 @@ close(int fd)
     if (fd == hook.sock) {
         /* Someone closes our channel (e.g. a close-all before exec) */
         hook.dead = true;
+        hook.lost = true;
     }
     g = (fd >= 0 && fd < MAX_TRACKED_FD) ? hook.fds[fd] : NULL;
     if (g && !sameFile(fd, g)) {
@@ -655,7 +728,7 @@ dup2(int oldfd, int newfd)
         return real_dup2(oldfd, newfd);
     pthread_mutex_lock(&hookLock);
     if (newfd == hook.sock)
-        hook.dead = true;
+        hook.dead = hook.lost = true;
     ret = real_dup2(oldfd, newfd);
     if (ret >= 0)
         dupped(oldfd, ret);
@@ -673,7 +746,7 @@ dup3(int oldfd, int newfd, int flags)
         return real_dup3(oldfd, newfd, flags);
     pthread_mutex_lock(&hookLock);
     if (newfd == hook.sock && oldfd != newfd)
-        hook.dead = true;
+        hook.dead = hook.lost = true;
     ret = real_dup3(oldfd, newfd, flags);
     if (ret >= 0)
         dupped(oldfd, ret);

@@ -229,9 +229,36 @@ toolChildExited(GPid pid G_GNUC_UNUSED,
 }
 
 
+/*
+ * Connect the command's end to our own listening socket @lfd, bound at
+ * @path, the way libvirt does: a client can then reconnect to a broker
+ * that restarted.  sv[0] is our end, sv[1] the command's.
+ */
+static bool
+toolConnectSelf(int lfd,
+                const char *path,
+                int sv[2])
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    memcpy(addr.sun_path, path, strlen(path));
+    sv[0] = -1;
+    if ((sv[1] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
+        connect(sv[1], (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        (sv[0] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        fprintf(stderr, "cannot connect to %s: %s\n", path, g_strerror(errno));
+        virOpenHookCloseFD(&sv[1]);
+        return false;
+    }
+    return true;
+}
+
+
 static bool
 toolSpawn(virOpenHookBrokerTool *tool,
-          char **argv)
+          char **argv,
+          int lfd,
+          const char *sockpath)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *fdstr = NULL;
@@ -240,7 +267,10 @@ toolSpawn(virOpenHookBrokerTool *tool,
     GPid pid;
     size_t i;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (lfd >= 0) {
+        if (!toolConnectSelf(lfd, sockpath, sv))
+            return false;
+    } else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         fprintf(stderr, "socketpair: %s\n", g_strerror(errno));
         return false;
     }
@@ -351,7 +381,9 @@ main(int argc,
         "\n"
         "With -- COMMAND, @FD@ in the arguments is replaced with the number of the\n"
         "socket (also in $OPENHOOK_FD); COMMAND inherits stdin, stdout and stderr,\n"
-        "and the broker exits with its status.\n"
+        "and the broker exits with its status.  With --socket too, the command's\n"
+        "socket is connected to PATH, so that it can reconnect to another broker\n"
+        "listening there after this one exited.\n"
         "\n"
         "SIGUSR1 prints 'held=N' (fds the guest holds now) with the events; the\n"
         "summary on stderr at exit gives held=N when the command exited.\n");
@@ -395,15 +427,15 @@ main(int argc,
     g_unix_signal_add(SIGTERM, toolQuit, &tool);
     g_unix_signal_add(SIGUSR1, toolReportHeld, &tool);
 
+    if (sockpath && (lfd = toolListen(sockpath)) < 0)
+        return 2;
+    if (command && !toolSpawn(&tool, command, lfd, sockpath))
+        return 2;
     if (sockpath) {
-        if ((lfd = toolListen(sockpath)) < 0)
-            return 2;
         g_unix_fd_add(lfd, G_IO_IN, toolAccept, &tool);
         if (!quiet)
             printf("listening on %s\n", sockpath);
     }
-    if (command && !toolSpawn(&tool, command))
-        return 2;
 
     g_main_loop_run(tool.loop);
 

@@ -231,3 +231,43 @@ e2e_wait_gone() {
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     return 1
 }
+
+# e2e_whitelist_matches_chains DOM: the whitelist in DOM's live XML must be
+# exactly the files of the disks' <backingStore> chains (plus the master key
+# QEMU reads), each disk's top read-write unless read-only, every backing
+# file read-only.
+e2e_whitelist_matches_chains() {
+    virsh dumpxml "$1" | /usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+dom = ET.parse(sys.stdin)
+want = {}
+for disk in dom.findall("./devices/disk"):
+    ro = disk.find("readonly") is not None
+    # a block copy in progress: its target chain is allowed too
+    for node in [disk] + disk.findall("mirror"):
+        top = True
+        while node is not None and node.find("source") is not None:
+            path = node.find("source").get("file")
+            if path:
+                want[path] = "rw" if top and not ro else "ro"
+            node, top = node.find("backingStore"), False
+have = {e.get("path"): e.get("access")
+        for e in dom.findall("./openhook/entry") if e.get("origin") != "master-key"}
+if want != have:
+    print("chains:   ", sorted(want.items()))
+    print("whitelist:", sorted(have.items()))
+    sys.exit(1)
+'
+}
+
+# e2e_daemon_restart: restart virtqemud under the running guests, the way
+# a package upgrade does, and wait until it answers again
+e2e_daemon_restart() {
+    local pid
+    pid=$(cat /run/virtqemud.pid)
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    "$VIRTQEMUD" -d -f "$E2E_DIR/virtqemud.conf" 2>/dev/null
+    for _ in $(seq 100); do virsh version >/dev/null 2>&1 && return 0; sleep 0.1; done
+    die "virtqemud did not come back (log: $E2E_LOGS/virtqemud.log)"
+}

@@ -144,7 +144,7 @@ testAllowDef(const void *opaque G_GNUC_UNUSED)
     if (!def)
         return -1;
 
-    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
     if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
         return -1;
 
@@ -174,7 +174,7 @@ testFunnel(const void *opaque G_GNUC_UNUSED)
     if (!def)
         return -1;
 
-    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
     if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
         return -1;
 
@@ -239,7 +239,7 @@ testMissingFile(const void *opaque G_GNUC_UNUSED)
     if (unlink(extra) < 0)
         return -1;
 
-    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL);
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
     rc = qemuOpenHookAllowDef(hook, def, NULL);
     if (virFileWriteStr(extra, "", 0600) < 0)
         return -1;

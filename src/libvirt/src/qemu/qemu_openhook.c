@@ -19,13 +19,19 @@
 #include <config.h>
 
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <glib-unix.h>
 
 #include "qemu_openhook.h"
+#include "qemu_blockjob.h"
+#include "qemu_domain.h"
+#include "qemu_security.h"
 #include "viraudit.h"
 #include "virerror.h"
 #include "virfile.h"
 #include "virlog.h"
 #include "viropenhookbroker.h"
+#include "virstring.h"
 #include "viruuid.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
@@ -39,11 +45,18 @@ VIR_LOG_INIT("qemu.qemu_openhook");
  * lock, a job or the monitor: QEMU sends requests from inside QMP
  * commands, so waiting on any of them would deadlock.  The whitelist
  * has its own lock, so jobs can change it while QEMU is being served.
+ *
+ * The channel is not a socketpair(): QEMU's end is connected to a
+ * socket libvirt listens on in the domain's private directory.  When
+ * the daemon restarts, the connection dies with it, QEMU connects to
+ * that path again and the new daemon, listening there once more, takes
+ * the connection if it comes from the domain's QEMU process.
  */
 struct _qemuOpenHook {
     virQEMUOpenHookMode mode;
     virOpenHookWhitelist *wl;
     char *preload;
+    char *sockpath;
 
     /* for logs and audit records, which are written without the
      * domain lock */
@@ -52,6 +65,13 @@ struct _qemuOpenHook {
     char uuidstr[VIR_UUID_STRING_BUFLEN];
 
     int qemufd;     /* QEMU's end of the channel, until it is passed */
+    int listenfd;
+    GSource *listenSource;
+    GMainContext *context;
+    pid_t pid;      /* the only process that may connect */
+    bool restoring; /* see qemuOpenHookRestore */
+
+    /* touched only on the event thread once serving started */
     virOpenHookBrokerConn *conn;
     GSource *source;
 };
@@ -63,18 +83,27 @@ qemuOpenHookFree(qemuOpenHook *hook)
     if (!hook)
         return;
 
+    if (hook->listenSource) {
+        g_source_destroy(hook->listenSource);
+        g_source_unref(hook->listenSource);
+    }
     if (hook->source) {
         g_source_destroy(hook->source);
         g_source_unref(hook->source);
     }
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
+    g_clear_pointer(&hook->context, g_main_context_unref);
     VIR_FORCE_CLOSE(hook->qemufd);
+    /* The socket file stays: after a daemon restart QEMU reconnects to
+     * it, and it goes away with the domain's private directory. */
+    VIR_FORCE_CLOSE(hook->listenfd);
     if (hook->wl) {
         /* QEMU is gone: so is every fd it held */
         virOpenHookWhitelistReleaseAll(hook->wl);
         virOpenHookWhitelistUnref(hook->wl);
     }
     g_free(hook->preload);
+    g_free(hook->sockpath);
     g_free(hook->vmname);
     g_free(hook->virttype);
     g_free(hook);
@@ -133,17 +162,30 @@ qemuOpenHookEvent(const virOpenHookEvent *ev,
 }
 
 
+/**
+ * qemuOpenHookNew:
+ * @def: the domain definition
+ * @mode: permissive or enforce
+ * @preload: the preload library QEMU gets, or NULL for -open-hook-fd
+ * @sockpath: where the broker listens for QEMU's connection
+ *
+ * Returns a new open hook with an empty whitelist.
+ */
 qemuOpenHook *
 qemuOpenHookNew(const virDomainDef *def,
                 virQEMUOpenHookMode mode,
-                const char *preload)
+                const char *preload,
+                const char *sockpath)
 {
     g_autoptr(qemuOpenHook) hook = g_new0(qemuOpenHook, 1);
     const char *virt = virDomainVirtTypeToString(def->virtType);
 
     hook->qemufd = -1;
+    hook->listenfd = -1;
+    hook->pid = -1;
     hook->mode = mode;
     hook->preload = g_strdup(preload);
+    hook->sockpath = g_strdup(sockpath);
     hook->vmname = g_strdup(def->name);
     hook->virttype = g_strdup(virt ? virt : "?");
     virUUIDFormat(def->uuid, hook->uuidstr);
@@ -173,6 +215,13 @@ qemuOpenHookGetWhitelist(qemuOpenHook *hook)
 }
 
 
+const char *
+qemuOpenHookGetSocketPath(qemuOpenHook *hook)
+{
+    return hook->sockpath;
+}
+
+
 static int
 qemuOpenHookAllowPath(qemuOpenHook *hook,
                       const char *path,
@@ -185,6 +234,12 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
 
     if ((rc = virOpenHookWhitelistAdd(hook->wl, path, access, flags,
                                       origin, &errmsg)) < 0) {
+        if (hook->restoring) {
+            VIR_WARN("open hook of domain '%s': cannot allow '%s' again, "
+                     "QEMU will be denied it: %s",
+                     hook->vmname, path, g_strerror(-rc));
+            return 0;
+        }
         virReportSystemError(-rc,
                              _("cannot let domain '%s' open '%s': %s"),
                              hook->vmname, path, NULLSTR(errmsg));
@@ -406,6 +461,115 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
 }
 
 
+/* A block job writes into @src (e.g. the base of a commit) */
+static void
+qemuOpenHookAllowJobWrite(qemuOpenHook *hook,
+                          virStorageSource *src)
+{
+    if (!src || !qemuOpenHookSourceIsOpened(src))
+        return;
+
+    if (virOpenHookWhitelistSetAccess(hook->wl, src->path,
+                                      VIR_OPENHOOK_ACCESS_RW) < 0)
+        VIR_WARN("open hook of domain '%s': '%s' of a block job is not "
+                 "allowed", hook->vmname, src->path);
+}
+
+
+/**
+ * qemuOpenHookRestore:
+ * @hook: the open hook of a domain that was running when the daemon
+ *        restarted
+ * @vm: the domain, as its status XML describes it
+ * @masterKeyPath: the file of the domain's master key
+ *
+ * Rebuild the whitelist the previous daemon had: every file of the
+ * definition, the mirror chains of copy jobs, and the images that
+ * commit jobs made writable.  Jobs that ended while the daemon was down
+ * change it through the storage access funnel when they are processed.
+ * A file that cannot be allowed any more (removed meanwhile) is logged
+ * and left out, so QEMU is denied it, but the domain keeps running.
+ */
+void
+qemuOpenHookRestore(qemuOpenHook *hook,
+                    virDomainObj *vm,
+                    const char *masterKeyPath)
+{
+    qemuDomainObjPrivate *priv = vm->privateData;
+    GHashTableIter iter;
+    gpointer value;
+    size_t i;
+
+    hook->restoring = true;
+
+    ignore_value(qemuOpenHookAllowDef(hook, vm->def, masterKeyPath));
+
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virDomainDiskDef *disk = vm->def->disks[i];
+
+        if (disk->mirror)
+            ignore_value(qemuOpenHookAllowSource(hook, disk->mirror,
+                                                 true, false));
+    }
+
+    g_hash_table_iter_init(&iter, priv->blockjobs);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        qemuBlockJobData *job = value;
+
+        if (job->type != QEMU_BLOCKJOB_TYPE_COMMIT &&
+            job->type != QEMU_BLOCKJOB_TYPE_ACTIVE_COMMIT)
+            continue;
+
+        qemuOpenHookAllowJobWrite(hook, job->data.commit.base);
+        if (job->disk && job->data.commit.topparent != job->disk->src)
+            qemuOpenHookAllowJobWrite(hook, job->data.commit.topparent);
+    }
+
+    hook->restoring = false;
+}
+
+
+/**
+ * qemuOpenHookFormatStatus:
+ * @hook: the domain's open hook
+ * @buf: the status XML's private data
+ *
+ * Record what a restarted daemon needs to serve QEMU again.  The
+ * whitelist itself is not saved: it is rebuilt from the definition.
+ */
+void
+qemuOpenHookFormatStatus(qemuOpenHook *hook,
+                         virBuffer *buf)
+{
+    virBufferAsprintf(buf, "<openHook mode='%s'",
+                      virQEMUOpenHookTypeToString(hook->mode));
+    virBufferEscapeString(buf, " path='%s'", hook->sockpath);
+    virBufferAddLit(buf, "/>\n");
+}
+
+
+qemuOpenHook *
+qemuOpenHookParseStatus(xmlNodePtr node,
+                        virDomainDef *def)
+{
+    g_autofree char *path = virXMLPropString(node, "path");
+    unsigned int mode;
+
+    if (virXMLPropEnum(node, "mode", virQEMUOpenHookTypeFromString,
+                       VIR_XML_PROP_REQUIRED | VIR_XML_PROP_NONZERO,
+                       &mode) < 0)
+        return NULL;
+
+    if (!path) {
+        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
+                       _("missing path of the open hook in status XML"));
+        return NULL;
+    }
+
+    return qemuOpenHookNew(def, mode, NULL, path);
+}
+
+
 /**
  * qemuOpenHookUpdateLiveDef:
  * @hook: the domain's open hook
@@ -441,31 +605,87 @@ qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
 }
 
 
+static int
+qemuOpenHookListen(qemuOpenHook *hook)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    if (virStrcpyStatic(addr.sun_path, hook->sockpath) < 0) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("open hook socket path '%s' is too long"),
+                       hook->sockpath);
+        return -1;
+    }
+
+    /* a previous daemon's socket, which nobody listens on any more */
+    if (unlink(hook->sockpath) < 0 && errno != ENOENT) {
+        virReportSystemError(errno, _("cannot remove '%s'"), hook->sockpath);
+        return -1;
+    }
+
+    VIR_FORCE_CLOSE(hook->listenfd);
+    if ((hook->listenfd = socket(AF_UNIX,
+                                 SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                                 0)) < 0 ||
+        bind(hook->listenfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        listen(hook->listenfd, 4) < 0) {
+        virReportSystemError(errno, _("cannot listen on '%s'"),
+                             hook->sockpath);
+        VIR_FORCE_CLOSE(hook->listenfd);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /**
  * qemuOpenHookOpenChannel:
  * @hook: the domain's open hook
+ * @secMgr: the security manager
+ * @def: the domain definition
  *
- * Create the channel; the broker keeps one end, the other is returned
- * to be passed to QEMU.  Mocked in tests, which must not create sockets.
+ * Listen on the hook's socket and connect the end QEMU gets to it, so
+ * that QEMU can connect again after a daemon restart.  QEMU's end gets
+ * the domain's socket label, as if QEMU had created it, like the socket
+ * QEMU creates itself when it reconnects.  Mocked in tests, which must
+ * not create sockets.
  *
  * Returns QEMU's end of the channel, or -1 on error.
  */
 int
-qemuOpenHookOpenChannel(qemuOpenHook *hook)
+qemuOpenHookOpenChannel(qemuOpenHook *hook,
+                        virSecurityManager *secMgr,
+                        virDomainDef *def)
 {
-    int fds[2] = { -1, -1 };
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    VIR_AUTOCLOSE qemufd = -1;
+    int fd;
 
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0) {
+    if (qemuOpenHookListen(hook) < 0)
+        return -1;
+
+    if (qemuSecuritySetSocketLabel(secMgr, def) < 0)
+        return -1;
+    qemufd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (qemuSecurityClearSocketLabel(secMgr, def) < 0)
+        return -1;
+
+    ignore_value(virStrcpyStatic(addr.sun_path, hook->sockpath));
+    if (qemufd < 0 ||
+        connect(qemufd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        (fd = accept4(hook->listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
         virReportSystemError(errno, "%s",
                              _("cannot create the open hook channel"));
         return -1;
     }
 
-    /* takes ownership of fds[0] */
+    /* takes ownership of fd */
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
-    hook->conn = virOpenHookBrokerConnNew(hook->wl, fds[0]);
+    hook->conn = virOpenHookBrokerConnNew(hook->wl, fd);
     VIR_FORCE_CLOSE(hook->qemufd);
-    hook->qemufd = fds[1];
+    hook->qemufd = qemufd;
+    qemufd = -1;
     return hook->qemufd;
 }
 
@@ -475,6 +695,8 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook)
  * @cmd: QEMU's command
  * @hook: the domain's open hook
  * @native: whether QEMU has -open-hook-fd
+ * @secMgr: the security manager
+ * @def: the domain definition
  *
  * Pass QEMU its end of the channel: with -open-hook-fd if the binary
  * has it, otherwise to the preload library through the environment.
@@ -482,11 +704,13 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook)
 int
 qemuOpenHookBuildCommandLine(virCommand *cmd,
                              qemuOpenHook *hook,
-                             bool native)
+                             bool native,
+                             virSecurityManager *secMgr,
+                             virDomainDef *def)
 {
     int fd;
 
-    if ((fd = qemuOpenHookOpenChannel(hook)) < 0)
+    if ((fd = qemuOpenHookOpenChannel(hook, secMgr, def)) < 0)
         return -1;
 
     virCommandPassFD(cmd, fd, VIR_COMMAND_PASS_FD_CLOSE_PARENT);
@@ -504,27 +728,108 @@ qemuOpenHookBuildCommandLine(virCommand *cmd,
 }
 
 
+/* Start serving @hook->conn on the event thread */
+static void
+qemuOpenHookServe(qemuOpenHook *hook)
+{
+    hook->source = virOpenHookBrokerConnCreateSource(hook->conn, NULL, NULL);
+    g_source_attach(hook->source, hook->context);
+}
+
+
+/* The pid of the process at the other end of @fd, or -1 */
+static pid_t
+qemuOpenHookPeerPid(int fd)
+{
+#if defined(SO_PEERCRED) && !defined(WITH_STRUCT_SOCKPEERCRED)
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -1;
+    return cred.pid;
+#else
+    /* no way to authenticate the peer: nobody may reconnect */
+    return -1;
+#endif
+}
+
+
+/*
+ * QEMU connects again: the daemon restarted, or the channel died.  Runs
+ * on the event thread; only the domain's own QEMU process may take over
+ * the whitelist.
+ */
+static gboolean
+qemuOpenHookAccept(int listenfd,
+                   GIOCondition cond G_GNUC_UNUSED,
+                   gpointer opaque)
+{
+    qemuOpenHook *hook = opaque;
+    pid_t pid;
+    int fd;
+
+    if ((fd = accept4(listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            VIR_WARN("open hook of domain '%s': cannot accept: %s",
+                     hook->vmname, g_strerror(errno));
+        return G_SOURCE_CONTINUE;
+    }
+
+    if ((pid = qemuOpenHookPeerPid(fd)) != hook->pid || pid <= 0) {
+        VIR_WARN("open hook of domain '%s': refused a connection from "
+                 "pid %lld, which is not the domain's QEMU (pid %lld)",
+                 hook->vmname, (long long)pid, (long long)hook->pid);
+        VIR_FORCE_CLOSE(fd);
+        return G_SOURCE_CONTINUE;
+    }
+
+    VIR_INFO("open hook of domain '%s': QEMU connected again",
+             hook->vmname);
+    /* QEMU only reconnects once its channel is dead */
+    if (hook->source) {
+        g_source_destroy(hook->source);
+        g_clear_pointer(&hook->source, g_source_unref);
+    }
+    g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
+    hook->conn = virOpenHookBrokerConnNew(hook->wl, fd);
+    qemuOpenHookServe(hook);
+    return G_SOURCE_CONTINUE;
+}
+
+
 /**
  * qemuOpenHookStart:
  * @hook: the domain's open hook
  * @context: the domain's event thread context
+ * @pid: QEMU's pid
  *
  * Start serving QEMU's requests.  Must happen before anything waits for
- * QEMU, which opens its disks before it answers on the monitor.
+ * QEMU, which opens its disks before it answers on the monitor.  After
+ * a daemon restart there is no channel yet: listen on the hook's socket
+ * again, for QEMU to connect.
  */
 int
 qemuOpenHookStart(qemuOpenHook *hook,
-                  GMainContext *context)
+                  GMainContext *context,
+                  pid_t pid)
 {
-    if (!hook->conn) {
-        virReportError(VIR_ERR_INTERNAL_ERROR, "%s",
-                       _("the open hook channel was not created"));
+    if (hook->listenfd < 0 && qemuOpenHookListen(hook) < 0)
         return -1;
-    }
 
-    hook->source = virOpenHookBrokerConnCreateSource(hook->conn, NULL, NULL);
-    g_source_attach(hook->source, context);
-    VIR_DEBUG("open hook of domain '%s' serving in %s mode",
-              hook->vmname, virQEMUOpenHookTypeToString(hook->mode));
+    hook->pid = pid;
+    hook->context = g_main_context_ref(context);
+    if (hook->conn)
+        qemuOpenHookServe(hook);
+
+    hook->listenSource = g_unix_fd_source_new(hook->listenfd, G_IO_IN);
+    g_source_set_callback(hook->listenSource,
+                          (GSourceFunc)qemuOpenHookAccept,
+                          hook, NULL);
+    g_source_attach(hook->listenSource, context);
+
+    VIR_DEBUG("open hook of domain '%s' serving in %s mode on '%s'",
+              hook->vmname, virQEMUOpenHookTypeToString(hook->mode),
+              hook->sockpath);
     return 0;
 }

@@ -32,13 +32,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuOpenHook, qemuOpenHookFree);
 qemuOpenHook *
 qemuOpenHookNew(const virDomainDef *def,
                 virQEMUOpenHookMode mode,
-                const char *preload);
+                const char *preload,
+                const char *sockpath);
 
 virQEMUOpenHookMode
 qemuOpenHookGetMode(qemuOpenHook *hook);
 
 virOpenHookWhitelist *
 qemuOpenHookGetWhitelist(qemuOpenHook *hook);
+
+const char *
+qemuOpenHookGetSocketPath(qemuOpenHook *hook);
 
 int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
@@ -57,18 +61,36 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
                          bool chain);
 
 void
+qemuOpenHookRestore(qemuOpenHook *hook,
+                    virDomainObj *vm,
+                    const char *masterKeyPath);
+
+void
+qemuOpenHookFormatStatus(qemuOpenHook *hook,
+                         virBuffer *buf);
+
+qemuOpenHook *
+qemuOpenHookParseStatus(xmlNodePtr node,
+                        virDomainDef *def);
+
+void
 qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
                           virDomainDef *def);
 
 int
-qemuOpenHookOpenChannel(qemuOpenHook *hook)
+qemuOpenHookOpenChannel(qemuOpenHook *hook,
+                        virSecurityManager *secMgr,
+                        virDomainDef *def)
     G_NO_INLINE;
 
 int
 qemuOpenHookBuildCommandLine(virCommand *cmd,
                              qemuOpenHook *hook,
-                             bool native);
+                             bool native,
+                             virSecurityManager *secMgr,
+                             virDomainDef *def);
 
 int
 qemuOpenHookStart(qemuOpenHook *hook,
-                  GMainContext *context);
+                  GMainContext *context,
+                  pid_t pid);
