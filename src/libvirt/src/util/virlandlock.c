@@ -50,6 +50,9 @@
 #define VIR_LANDLOCK_RULE_PATH_BENEATH 1
 #define VIR_LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON (1U << 1)   /* ABI 7 */
 
+/* Longest ELF interpreter path accepted (the kernel reads it whole) */
+#define VIR_LANDLOCK_MAX_INTERP 4096
+
 /* The first member of struct landlock_ruleset_attr: a kernel accepts
  * any size from this one up, so network rights and scopes (ABI 4, 6)
  * stay unhandled on every kernel. */
@@ -307,7 +310,7 @@ virLandlockGetInterpreter(int fd,
             continue;
 
         /* a NUL-terminated absolute path */
-        if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX)
+        if (ph.p_filesz < 2 || ph.p_filesz > VIR_LANDLOCK_MAX_INTERP)
             return -EINVAL;
         *interp = g_new0(char, ph.p_filesz + 1);
         if (pread(fd, *interp, ph.p_filesz, ph.p_offset) != (ssize_t)ph.p_filesz ||
@@ -423,7 +426,7 @@ int
 virLandlockRulesetAddPath(virLandlockRuleset *rs G_GNUC_UNUSED,
                           const char *path G_GNUC_UNUSED,
                           unsigned int access G_GNUC_UNUSED,
-                          unsigned int flags G_GNUC_UNUSED,
+                          unsigned int pathflags G_GNUC_UNUSED,
                           char **errmsg)
 {
     return virLandlockUnsupported(errmsg);
@@ -441,7 +444,7 @@ virLandlockRulesetAddExecutable(virLandlockRuleset *rs G_GNUC_UNUSED,
 
 int
 virLandlockRulesetRestrictSelf(virLandlockRuleset *rs G_GNUC_UNUSED,
-                               unsigned int flags G_GNUC_UNUSED)
+                               unsigned int restrictflags G_GNUC_UNUSED)
 {
     return -ENOSYS;
 }
