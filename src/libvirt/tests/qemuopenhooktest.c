@@ -23,6 +23,7 @@
 #include "qemu/qemu_openhook.h"
 #include "virbuffer.h"
 #include "virfile.h"
+#include "viropenhookbroker.h"
 
 #define VIR_FROM_THIS VIR_FROM_NONE
 
@@ -252,6 +253,132 @@ testMissingFile(const void *opaque G_GNUC_UNUSED)
 }
 
 
+static void
+testDrainedRecord(const char *canonical,
+                  void *opaque)
+{
+    GPtrArray *drained = opaque;
+
+    g_ptr_array_add(drained, g_path_get_basename(canonical));
+}
+
+
+/* QEMU holds fds of @path: grant one through the broker, as QEMU's open
+ * would.  Returns the grant's handle, or 0. */
+static uint64_t
+testGrant(qemuOpenHook *hook,
+          const char *name)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", imgdir, name);
+    uint64_t handle = 0;
+    int fd;
+
+    fd = virOpenHookBrokerOpen(qemuOpenHookGetWhitelist(hook), path,
+                               strlen(path), O_RDONLY | O_CLOEXEC, 0, &handle);
+    if (fd < 0)
+        return 0;
+    VIR_FORCE_CLOSE(fd);
+    return handle;
+}
+
+
+static bool
+testTakeLabel(qemuOpenHook *hook,
+              const char *name)
+{
+    g_autofree char *path = g_strdup_printf("%s/%s", imgdir, name);
+    g_autoptr(virStorageSource) src = qemuOpenHookTakeDrainedLabel(hook, path);
+
+    return src && STREQ(src->path, path);
+}
+
+
+/* Labels wait for QEMU's last close: an image QEMU still holds when it is
+ * revoked keeps its label until the close report; one it does not hold,
+ * or one another disk still uses, is decided at once; an image allowed
+ * again before QEMU closed it keeps its label for good. */
+static int
+testDrainedLabels(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(GPtrArray) drained = g_ptr_array_new_with_free_func(g_free);
+    virOpenHookWhitelist *wl;
+    virDomainDiskDef *vda;
+    virDomainDiskDef *vdb;
+    uint64_t topHandle;
+    uint64_t otherHandle;
+
+    if (!def)
+        return -1;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    qemuOpenHookSetDrainedCallback(hook, testDrainedRecord, drained);
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
+        return -1;
+    wl = qemuOpenHookGetWhitelist(hook);
+    vda = virDomainDiskByTarget(def, "vda");
+    vdb = virDomainDiskByTarget(def, "vdb");
+
+    if (!(topHandle = testGrant(hook, "top.img")) ||
+        !(otherHandle = testGrant(hook, "other.img")))
+        return -1;
+
+    /* held: the label waits */
+    if (!qemuOpenHookRevokeImage(hook, vda->src) || drained->len != 0) {
+        VIR_TEST_DEBUG("the label of a held image was not kept");
+        return -1;
+    }
+    /* not held: the label may go at once, and the entry drains at once */
+    if (qemuOpenHookRevokeImage(hook, vda->src->backingStore) ||
+        drained->len != 1 || STRNEQ(g_ptr_array_index(drained, 0), "mid.img") ||
+        testTakeLabel(hook, "mid.img")) {
+        VIR_TEST_DEBUG("the label of an image QEMU does not hold was kept");
+        return -1;
+    }
+    /* still used by vdb: kept, and nothing waits for a close */
+    if (!qemuOpenHookRevokeImage(hook, vda->src->backingStore->backingStore) ||
+        drained->len != 1 || testTakeLabel(hook, "base.img")) {
+        VIR_TEST_DEBUG("a shared base was not kept for the other disk");
+        return -1;
+    }
+
+    /* QEMU closes top.img: now its label goes */
+    if (virOpenHookWhitelistRelease(wl, topHandle, VIR_OPENHOOK_REASON_NONE) < 0 ||
+        drained->len != 2 || STRNEQ(g_ptr_array_index(drained, 1), "top.img") ||
+        !testTakeLabel(hook, "top.img") || testTakeLabel(hook, "top.img")) {
+        VIR_TEST_DEBUG("the drained image's label was not handed back once");
+        return -1;
+    }
+
+    /* other.img is revoked while held, then allowed again (e.g. the same
+     * image attached once more) before QEMU closed it: the label stays */
+    if (!qemuOpenHookRevokeImage(hook, vdb->src) ||
+        qemuOpenHookAllowSource(hook, vdb->src, false, false) < 0 ||
+        virOpenHookWhitelistRelease(wl, otherHandle, VIR_OPENHOOK_REASON_NONE) < 0 ||
+        testTakeLabel(hook, "other.img")) {
+        VIR_TEST_DEBUG("the label of an image in use again would be restored");
+        return -1;
+    }
+
+    /* the domain stops with labels still waiting: all are handed back */
+    if (!testGrant(hook, "other.img") ||
+        !qemuOpenHookRevokeImage(hook, vdb->src)) {
+        VIR_TEST_DEBUG("other.img was not kept");
+        return -1;
+    } else {
+        g_autoptr(GPtrArray) pending = qemuOpenHookTakePendingLabels(hook);
+
+        if (pending->len != 1 || testTakeLabel(hook, "other.img")) {
+            VIR_TEST_DEBUG("pending labels were not handed back at stop");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 testCreateImages(void)
 {
@@ -286,6 +413,8 @@ mymain(void)
     if (virTestRun("whitelist from the domain", testAllowDef, NULL) < 0)
         ret = -1;
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
+        ret = -1;
+    if (virTestRun("labels restored on QEMU's last close", testDrainedLabels, NULL) < 0)
         ret = -1;
     if (virTestRun("missing listed file", testMissingFile, NULL) < 0)
         ret = -1;

@@ -71,6 +71,13 @@ struct _qemuOpenHook {
     pid_t pid;      /* the only process that may connect */
     bool restoring; /* see qemuOpenHookRestore */
 
+    /* Images revoked while QEMU still held them: canonical path ->
+     * virStorageSource whose label is restored once QEMU closed its
+     * last fd.  Only used with the domain locked. */
+    GHashTable *pendingLabels;
+    qemuOpenHookDrainedFunc drained;
+    void *drainedOpaque;
+
     /* touched only on the event thread once serving started */
     virOpenHookBrokerConn *conn;
     GSource *source;
@@ -82,6 +89,9 @@ qemuOpenHookFree(qemuOpenHook *hook)
 {
     if (!hook)
         return;
+
+    /* the domain or the daemon is going away: nobody to tell */
+    hook->drained = NULL;
 
     if (hook->listenSource) {
         g_source_destroy(hook->listenSource);
@@ -102,6 +112,7 @@ qemuOpenHookFree(qemuOpenHook *hook)
         virOpenHookWhitelistReleaseAll(hook->wl);
         virOpenHookWhitelistUnref(hook->wl);
     }
+    g_clear_pointer(&hook->pendingLabels, g_hash_table_unref);
     g_free(hook->preload);
     g_free(hook->sockpath);
     g_free(hook->vmname);
@@ -150,8 +161,12 @@ qemuOpenHookEvent(const virOpenHookEvent *ev,
         qemuOpenHookAudit(hook, ev);
         break;
     case VIR_OPENHOOK_EVENT_CLOSE:
+        VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        break;
     case VIR_OPENHOOK_EVENT_DRAINED:
         VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        if (hook->drained && ev->canonical)
+            hook->drained(ev->canonical, hook->drainedOpaque);
         break;
     case VIR_OPENHOOK_EVENT_PROTOCOL:
         VIR_WARN("open hook of domain '%s': %s", hook->vmname, line);
@@ -190,6 +205,8 @@ qemuOpenHookNew(const virDomainDef *def,
     hook->virttype = g_strdup(virt ? virt : "?");
     virUUIDFormat(def->uuid, hook->uuidstr);
 
+    hook->pendingLabels = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                g_free, virObjectUnref);
     hook->wl = virOpenHookWhitelistNew(def->name);
     virOpenHookWhitelistSetMode(hook->wl,
                                 mode == QEMU_OPEN_HOOK_PERMISSIVE ?
@@ -248,7 +265,37 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
 
     VIR_DEBUG("open hook of domain '%s': allowed '%s' (%s, %s)",
               hook->vmname, path, virOpenHookAccessToString(access), origin);
+
+    /* in use again: its label must stay */
+    if (g_hash_table_size(hook->pendingLabels) > 0) {
+        virOpenHookEntryInfo info = { 0 };
+
+        if (virOpenHookWhitelistGetInfo(hook->wl, path, &info) == 0)
+            g_hash_table_remove(hook->pendingLabels, info.canonical);
+        virOpenHookEntryInfoClear(&info);
+    }
     return 0;
+}
+
+
+/**
+ * qemuOpenHookSetDrainedCallback:
+ * @hook: the domain's open hook
+ * @cb: called with the canonical path of a revoked image once QEMU
+ *      closed its last fd of it
+ * @opaque: passed to @cb
+ *
+ * @cb runs on whichever thread saw QEMU's last fd go (the domain's event
+ * thread, or the one that revoked the image), with no lock held, so it
+ * must only hand the work over, e.g. to the driver's worker pool.
+ */
+void
+qemuOpenHookSetDrainedCallback(qemuOpenHook *hook,
+                               qemuOpenHookDrainedFunc cb,
+                               void *opaque)
+{
+    hook->drained = cb;
+    hook->drainedOpaque = opaque;
 }
 
 
@@ -345,6 +392,105 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
     }
 
     return 0;
+}
+
+
+/**
+ * qemuOpenHookRevokeImage:
+ * @hook: the domain's open hook
+ * @src: one image
+ *
+ * Drop one reference to @src.  Call with the domain locked.
+ *
+ * Returns true if @src's label must not be restored now: another disk
+ * of the domain still uses it, or QEMU still holds it, in which case
+ * the hook keeps a copy of @src for qemuOpenHookTakeDrainedLabel() once
+ * QEMU closed it.  Returns false if the label may be restored now.
+ */
+bool
+qemuOpenHookRevokeImage(qemuOpenHook *hook,
+                        virStorageSource *src)
+{
+    virOpenHookEntryInfo info = { 0 };
+    bool keep = false;
+
+    if (!qemuOpenHookSourceIsOpened(src))
+        return false;
+
+    if (virOpenHookWhitelistGetInfo(hook->wl, src->path, &info) < 0) {
+        VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
+                  hook->vmname, src->path);
+        return false;
+    }
+
+    if (info.users > 1) {
+        VIR_DEBUG("open hook of domain '%s': '%s' is still used by %u disks",
+                  hook->vmname, src->path, info.users - 1);
+        keep = true;
+    } else if (info.nheld > 0) {
+        VIR_DEBUG("open hook of domain '%s': QEMU still holds %u fds of "
+                  "'%s', its label is restored once they are closed",
+                  hook->vmname, info.nheld, src->path);
+        g_hash_table_replace(hook->pendingLabels, g_strdup(info.canonical),
+                             virStorageSourceCopy(src, false));
+        keep = true;
+    }
+
+    /* may report the entry drained at once, which finds it pending */
+    ignore_value(virOpenHookWhitelistRemove(hook->wl, src->path));
+    VIR_DEBUG("open hook of domain '%s': revoked '%s'",
+              hook->vmname, src->path);
+
+    virOpenHookEntryInfoClear(&info);
+    return keep;
+}
+
+
+/**
+ * qemuOpenHookTakeDrainedLabel:
+ * @hook: the domain's open hook
+ * @canonical: the canonical path of an image QEMU closed
+ *
+ * Returns the image whose label qemuOpenHookRevokeImage() kept because
+ * QEMU held it, or NULL if there is none (any more).  The caller owns
+ * it.  Call with the domain locked.
+ */
+virStorageSource *
+qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
+                             const char *canonical)
+{
+    virStorageSource *src = g_hash_table_lookup(hook->pendingLabels, canonical);
+
+    if (!src)
+        return NULL;
+
+    virObjectRef(src);
+    g_hash_table_remove(hook->pendingLabels, canonical);
+    return src;
+}
+
+
+/**
+ * qemuOpenHookTakePendingLabels:
+ * @hook: the domain's open hook
+ *
+ * QEMU is gone: returns every image whose label still waits for QEMU to
+ * close it (free with g_ptr_array_unref).  Call with the domain locked.
+ */
+GPtrArray *
+qemuOpenHookTakePendingLabels(qemuOpenHook *hook)
+{
+    GPtrArray *srcs = g_ptr_array_new_with_free_func(virObjectUnref);
+    GHashTableIter iter;
+    gpointer value;
+
+    g_hash_table_iter_init(&iter, hook->pendingLabels);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        g_ptr_array_add(srcs, virObjectRef(value));
+        g_hash_table_iter_remove(&iter);
+    }
+
+    return srcs;
 }
 
 

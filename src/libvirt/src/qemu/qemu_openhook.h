@@ -55,6 +55,25 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
                         bool chain,
                         bool modify);
 
+typedef void (*qemuOpenHookDrainedFunc)(const char *canonical,
+                                        void *opaque);
+
+void
+qemuOpenHookSetDrainedCallback(qemuOpenHook *hook,
+                               qemuOpenHookDrainedFunc cb,
+                               void *opaque);
+
+bool
+qemuOpenHookRevokeImage(qemuOpenHook *hook,
+                        virStorageSource *src);
+
+virStorageSource *
+qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
+                             const char *canonical);
+
+GPtrArray *
+qemuOpenHookTakePendingLabels(qemuOpenHook *hook);
+
 void
 qemuOpenHookRevokeSource(qemuOpenHook *hook,
                          virStorageSource *src,
