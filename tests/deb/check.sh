@@ -291,6 +291,9 @@ t "installed: libvirtd --version runs (9.0.0)" \
     bash -c "/usr/sbin/libvirtd --version | grep -q 'libvirtd (libvirt) 9.0.0'"
 t "installed: Debian's qemu-img runs with $PRELOAD_PATH preloaded" \
     bash -c "LD_PRELOAD=$PRELOAD_PATH qemu-img --version >/dev/null"
+t "installed: augtool sets open_hook in /etc/libvirt/qemu.conf with the installed lens" \
+    bash -c "augtool -s set /files/etc/libvirt/qemu.conf/open_hook enforce >/dev/null &&
+        grep -qx 'open_hook = \"enforce\"' /etc/libvirt/qemu.conf"
 t "installed: virsh keeps <openhook> through define and dumpxml" \
     bash -c "virsh -q -c test:///default 'define /mnt/openhook-dom.xml; dumpxml openhook-deb-check' |
         grep -q \"<openhook mode='enforce'>\""
