@@ -1,5 +1,6 @@
 #!/bin/bash
-# Labels under the open hook (DAC, so ownership shows them): an image that
+# Labels under the open hook (DAC, so ownership shows them; in permissive
+# mode, since in enforce mode libvirt does not chown at all): an image that
 # leaves the guest while QEMU still holds a descriptor of it keeps the
 # QEMU user's ownership until QEMU has closed it, and gets it back then;
 # if the guest stops first, it gets it back at stop.
@@ -10,7 +11,7 @@
 
 DOM=openhook-labels
 D=$E2E_DIR/$DOM
-E2E_QEMU_CONF='open_hook = "enforce"'
+E2E_QEMU_CONF='open_hook = "permissive"'
 
 trap e2e_daemons_down EXIT
 
@@ -40,8 +41,6 @@ leave() {
     check "$1: detach" virsh detach-disk "$DOM" "$2" --live
     check "$1: no longer in the whitelist" \
         test -z "$(virsh dumpxml "$DOM" | grep "<entry path='$D/$1'" || true)"
-    check "$1: QEMU cannot open it again" \
-        grep -q "Permission denied" <(hold "$1" "again-$2")
 }
 
 rm -rf "$D"

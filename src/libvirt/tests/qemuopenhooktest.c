@@ -21,6 +21,7 @@
 #include "testutils.h"
 #include "testutilsqemu.h"
 #include "qemu/qemu_openhook.h"
+#include "viralloc.h"
 #include "virbuffer.h"
 #include "virfile.h"
 #include "viropenhookbroker.h"
@@ -379,6 +380,71 @@ testDrainedLabels(const void *opaque G_GNUC_UNUSED)
 }
 
 
+static bool
+testSkipsOwnership(virStorageSource *src)
+{
+    virSecurityDeviceLabelDef *seclabel = virStorageSourceGetSecurityLabelDef(src, "dac");
+
+    return seclabel && !seclabel->relabel && !seclabel->label;
+}
+
+
+/* In enforce mode libvirt does not chown what the broker serves: every
+ * image of the chain gets a DAC relabel='no', unless the domain sets a
+ * DAC label itself; permissive mode keeps libvirt's usual ownership. */
+static int
+testSkipOwnership(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) enforce = NULL;
+    g_autoptr(qemuOpenHook) permissive = NULL;
+    virSecurityDeviceLabelDef *own;
+    virDomainDiskDef *vda;
+    virDomainDiskDef *vdb;
+    virStorageSource *n;
+
+    if (!def)
+        return -1;
+    vda = virDomainDiskByTarget(def, "vda");
+    vdb = virDomainDiskByTarget(def, "vdb");
+
+    own = virSecurityDeviceLabelDefNew("dac");
+    own->label = g_strdup("+1000:+1000");
+    vdb->src->seclabels = g_new0(virSecurityDeviceLabelDef *, 1);
+    vdb->src->seclabels[0] = own;
+    vdb->src->nseclabels = 1;
+
+    permissive = qemuOpenHookNew(def, QEMU_OPEN_HOOK_PERMISSIVE, NULL, "/nonexistent/openhook.sock");
+    qemuOpenHookSkipOwnership(permissive, vda->src, true);
+    if (virStorageSourceGetSecurityLabelDef(vda->src, "dac")) {
+        VIR_TEST_DEBUG("permissive mode must keep libvirt's ownership");
+        return -1;
+    }
+
+    enforce = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    qemuOpenHookSkipOwnership(enforce, vda->src, true);
+    qemuOpenHookSkipOwnership(enforce, vdb->src, true);
+    for (n = vda->src; virStorageSourceIsBacking(n); n = n->backingStore) {
+        if (!testSkipsOwnership(n)) {
+            VIR_TEST_DEBUG("'%s' would be chowned", n->path);
+            return -1;
+        }
+    }
+    if (virStorageSourceGetSecurityLabelDef(vdb->src, "dac") != own ||
+        vdb->src->nseclabels != 1) {
+        VIR_TEST_DEBUG("the domain's own DAC label was overridden");
+        return -1;
+    }
+
+    /* idempotent: the funnel may see an image again */
+    qemuOpenHookSkipOwnership(enforce, vda->src, false);
+    if (vda->src->nseclabels != 1)
+        return -1;
+
+    return 0;
+}
+
+
 static int
 testCreateImages(void)
 {
@@ -415,6 +481,8 @@ mymain(void)
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
         ret = -1;
     if (virTestRun("labels restored on QEMU's last close", testDrainedLabels, NULL) < 0)
+        ret = -1;
+    if (virTestRun("no chown in enforce mode", testSkipOwnership, NULL) < 0)
         ret = -1;
     if (virTestRun("missing listed file", testMissingFile, NULL) < 0)
         ret = -1;

@@ -26,6 +26,7 @@
 #include "qemu_blockjob.h"
 #include "qemu_domain.h"
 #include "qemu_security.h"
+#include "viralloc.h"
 #include "viraudit.h"
 #include "virerror.h"
 #include "virfile.h"
@@ -338,6 +339,45 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
     }
 
     return 0;
+}
+
+
+/**
+ * qemuOpenHookSkipOwnership:
+ * @hook: the domain's open hook
+ * @src: an image, or the top of a chain
+ * @chain: whether to walk @src's whole backing chain
+ *
+ * In enforce mode QEMU opens no image itself: libvirt does, as root, and
+ * QEMU only reads and writes the descriptors it is handed, on which the
+ * kernel does not check ownership and permissions again.  Like images
+ * passed as fds, the images the broker serves therefore need no chown:
+ * give each a DAC seclabel with relabel='no', unless the domain sets one
+ * itself.  MAC labels are still applied: SELinux checks every read and
+ * write on a received descriptor.
+ */
+void
+qemuOpenHookSkipOwnership(qemuOpenHook *hook,
+                          virStorageSource *src,
+                          bool chain)
+{
+    virStorageSource *n;
+
+    if (hook->mode != QEMU_OPEN_HOOK_ENFORCE)
+        return;
+
+    for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
+        if (qemuOpenHookSourceIsOpened(n) &&
+            !virStorageSourceGetSecurityLabelDef(n, "dac")) {
+            virSecurityDeviceLabelDef *seclabel = virSecurityDeviceLabelDefNew("dac");
+
+            seclabel->relabel = false;
+            VIR_APPEND_ELEMENT(n->seclabels, n->nseclabels, seclabel);
+        }
+
+        if (!chain)
+            break;
+    }
 }
 
 

@@ -49,6 +49,11 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
                      const virDomainDef *def,
                      const char *masterKeyPath);
 
+void
+qemuOpenHookSkipOwnership(qemuOpenHook *hook,
+                          virStorageSource *src,
+                          bool chain);
+
 int
 qemuOpenHookAllowSource(qemuOpenHook *hook,
                         virStorageSource *src,
