@@ -202,10 +202,13 @@ build_libvirt() {
     add_series
     install_build_deps
 
+    # meson puts ccache in front of the compiler whenever it is installed;
+    # debhelper resets HOME, so the cache must be named.  It only makes
+    # rebuilds of a changed series fast.
     local -a env=(DEB_BUILD_OPTIONS="$BUILD_OPTIONS")
-    if [ "${OPENHOOK_DEB_CCACHE:-1}" != 0 ] && command -v ccache >/dev/null; then
-        # meson picks ccache up by itself; debhelper resets HOME, so the
-        # cache must be named.  Only makes rebuilds of a changed series fast.
+    if [ "${OPENHOOK_DEB_CCACHE:-1}" = 0 ]; then
+        env+=(CCACHE_DISABLE=1)
+    else
         env+=(CCACHE_DIR="$DEB_TOP/ccache" CCACHE_MAXSIZE=3G)
     fi
     local log=$DEB_TOP/build.log t=$SECONDS
