@@ -166,6 +166,33 @@ e2e_mkchain() {
     done
 }
 
+# E2E_FLAVOUR=preload: a scenario's guests run Debian's QEMU, which has no
+# -open-hook-fd, with the preload library (e2e_flavour sets it up).
+E2E_PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
+
+# e2e_flavour: for E2E_FLAVOUR=preload, install the preload library where
+# QEMU's user can read it, add it to E2E_QEMU_CONF and make the guests use
+# Debian's QEMU
+e2e_flavour() {
+    [ "${E2E_FLAVOUR:-native}" = preload ] || return 0
+    mkdir -p "$E2E_DIR/lib"
+    chmod 0755 "$E2E_DIR"
+    install -m 0755 "$E2E_PRELOAD_SO" "$E2E_DIR/lib/"
+    E2E_QEMU_CONF="${E2E_QEMU_CONF:-}
+open_hook_preload = \"$E2E_DIR/lib/libopenhook-preload.so\""
+    E2E_GUEST_EMULATOR=/usr/bin/qemu-system-x86_64
+}
+
+# e2e_has_channel PID: QEMU got the channel: -open-hook-fd natively, the
+# preload library in the preload flavour
+e2e_has_channel() {
+    if [ "${E2E_FLAVOUR:-native}" = preload ]; then
+        grep -qx "LD_PRELOAD=$E2E_DIR/lib/libopenhook-preload.so" <(tr '\0' '\n' < "/proc/$1/environ")
+    else
+        grep -qE -- '-open-hook-fd [0-9]+' <(tr '\0' ' ' < "/proc/$1/cmdline")
+    fi
+}
+
 # e2e_domain_xml NAME DISK_PATH [EXTRA_DEVICES]: a diskful guest with no OS
 # that stays in SeaBIOS; its disk is on virtio-scsi so detach needs no guest.
 e2e_domain_xml() {
@@ -178,7 +205,7 @@ e2e_domain_xml() {
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <features><acpi/></features>
   <devices>
-    <emulator>$E2E_EMULATOR</emulator>
+    <emulator>${E2E_GUEST_EMULATOR:-$E2E_EMULATOR}</emulator>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>
       <source file='$disk'/>

@@ -12,6 +12,7 @@
 DOM=openhook-ops
 D=$E2E_DIR/$DOM
 E2E_QEMU_CONF='open_hook = "enforce"'
+e2e_flavour
 LOG=$E2E_LOGS/virtqemud-debug.log
 
 trap e2e_daemons_down EXIT
@@ -139,7 +140,7 @@ check "save" virsh save "$DOM" "$D/$DOM.save"
 check_eq "save: the domain is off" "shut off" "$(virsh domstate "$DOM")"
 op "restore" "restored from" restore "$D/$DOM.save"
 check "restore: QEMU got a new channel" \
-    grep -qE -- '-open-hook-fd [0-9]+' <(tr '\0' ' ' < "/proc/$(e2e_qemu_pid "$DOM")/cmdline")
+    e2e_has_channel "$(e2e_qemu_pid "$DOM")"
 check_eq "chain after restore" "copy.qcow2" "$(chain)"
 held_granted restore
 check "destroy before a fresh start" virsh destroy "$DOM"
