@@ -6,7 +6,10 @@
 #   - this project's own unit tests (standalone build of src/)
 #   - the QEMU side (patched QEMU, preload client) against openhook-broker
 #   - every libvirt patch builds and passes libvirt's unit tests on its own
+#   - the SELinux module and AppArmor abstractions compile and say what
+#     they should (tests/policy/)
 #   - libvirt's whole test suite on the patched tree, and its syntax-check
+#   - Debian packages of the patched libvirt build, install and hold it
 #   - the E2E scenarios in tests/e2e/ (real virtqemud, virsh and QEMU)
 #
 # usage: scripts/test.sh          (as root, on Debian bookworm)
@@ -128,6 +131,13 @@ main() {
     meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --suite syntax-check \
         --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/syntax-check.log" 2>&1
     record "libvirt syntax-check" $(meson_counts "$LIBVIRT_BUILDDIR")
+
+    # Debian packages of libvirt with the series, and the preload package
+    # (docs/packaging.rst); rebuilt only when the series, src/preload or
+    # scripts/build-deb.sh changed.
+    if step build-deb "$ROOT/scripts/build-deb.sh"; then
+        suite "Debian packages" deb-check "$ROOT/tests/deb/check.sh"
+    fi
 
     local s
     for s in "$ROOT"/tests/e2e/[a-z]*.sh; do
