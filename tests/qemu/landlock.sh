@@ -205,7 +205,7 @@ ll_system() {
     fi
     # (HMP's qemu-io prints on QEMU's stdout)
     if [ "$(grep -c '^human-monitor-command ok' "$log.qmp")" -eq 2 ] &&
-       grep -q '^wrote 65536/65536 bytes' "$log.out" && grep -q '^read 65536/65536 bytes' "$log.out" &&
+       grep -q 'wrote 65536/65536 bytes' "$log.out" && grep -q 'read 65536/65536 bytes' "$log.out" &&
        ! grep -q 'verification failed' "$log.out" &&
        /usr/bin/qemu-io -f qcow2 -r -c 'read -P 0x77 0 64k' "$i/top.qcow2" 2>&1 | grep -q '^read 65536'; then
         ok "landlock: the running guest's disk (an fd QEMU holds) is written and read under Landlock; the data is in the image"
