@@ -36,10 +36,11 @@ import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
 s.settimeout(10)
-s.send(struct.pack("=IIII", 16, 3, 1, 0))
+# the daemon may close the connection before HELLO is even sent
 try:
+    s.send(struct.pack("=IIII", 16, 3, 1, 0))
     reply = s.recv(64)
-except ConnectionResetError:
+except (BrokenPipeError, ConnectionResetError):
     reply = b""
 sys.exit(0 if reply == b"" else 1)
 PY
