@@ -298,3 +298,19 @@ e2e_daemon_restart() {
     for _ in $(seq 100); do virsh version >/dev/null 2>&1 && return 0; sleep 0.1; done
     die "virtqemud did not come back (log: $E2E_LOGS/virtqemud.log)"
 }
+
+# E2E_CONFINE=1: libvirt confines QEMU with Landlock (open_hook_confine).
+e2e_confine() {
+    [ "${E2E_CONFINE:-0}" = 1 ] || return 0
+    E2E_QEMU_CONF="${E2E_QEMU_CONF:-}
+open_hook_confine = 1"
+}
+
+# e2e_confined_check DOM: with E2E_CONFINE=1, libvirt applied a Landlock
+# ruleset to DOM's QEMU (openhook-confine.sh proves the ruleset holds: a
+# confined QEMU without the hook cannot open its disk).
+e2e_confined_check() {
+    [ "${E2E_CONFINE:-0}" = 1 ] || return 0
+    check "$1: QEMU runs under a Landlock ruleset" \
+        grep -q "confining QEMU of domain '$1' with Landlock ABI" "$E2E_LOGS/virtqemud-debug.log"
+}

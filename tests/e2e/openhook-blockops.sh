@@ -5,6 +5,10 @@
 # image an operation dropped must no longer be grantable (a QMP
 # blockdev-add of it is refused).
 #
+# With E2E_CONFINE=1, QEMU also runs under libvirt's Landlock ruleset
+# (open_hook_confine = 1): it cannot open any guest file by itself, so every
+# operation below must get its images through the hook.
+#
 # usage: tests/e2e/openhook-blockops.sh      (as root; scripts/build.sh first)
 
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +17,7 @@ DOM=openhook-ops
 D=$E2E_DIR/$DOM
 E2E_QEMU_CONF='open_hook = "enforce"'
 e2e_flavour
+e2e_confine
 LOG=$E2E_LOGS/virtqemud-debug.log
 
 trap e2e_daemons_down EXIT
@@ -70,6 +75,7 @@ check "start: the live whitelist is the disks' chains" whitelist_matches_chains
 check "start: the live whitelist counts the fds QEMU holds" \
     grep -q "<entry path='$D/top.qcow2' access='rw' origin='sda\[[0-9]*\]' fds='1'/>" <(virsh dumpxml "$DOM")
 held_granted start
+e2e_confined_check "$DOM"
 
 # A second disk whose chain shares base.qcow2 with sda: detaching it must
 # leave base allowed for sda (reference counts).
