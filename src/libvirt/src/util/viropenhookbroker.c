@@ -960,8 +960,10 @@ virOpenHookBrokerSourcePrepare(GSource *source,
         virOpenHookBrokerSourceWatchOpener(src, -1);
         return FALSE;
     }
-    if (src->conn->closed)
+    if (src->conn->closed) {
+        virOpenHookBrokerSourceWatchOpener(src, -1);
         return FALSE;
+    }
 
     /* While the opener works, wait for its answer or its deadline */
     virOpenHookBrokerSourceWatchOpener(src,
