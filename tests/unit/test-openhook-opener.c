@@ -720,6 +720,50 @@ testHangupWhileWaiting(void)
 }
 
 
+/* The FUSE daemon stops answering while the opener waits in it: the
+ * last unref does not hang (it kills the opener and, if the kernel
+ * keeps it waiting, reaps it later). */
+static void
+testStuckDaemon(void)
+{
+    g_autoptr(virOpenHookOpener) op = NULL;
+    g_autofree char *img = ohtUserPath(fx.mnt, "img");
+    g_autofree char *out = NULL;
+    g_autofree char *cmd = NULL;
+    gint64 start;
+    uint64_t id;
+    pid_t daemon;
+    pid_t pid;
+    int i;
+
+    if (ohtSkipped())
+        return;
+    ohtUserFile("img", "image");
+    op = ohtOpenerNew();
+    pid = virOpenHookOpenerGetPid(op);
+
+    cmd = g_strdup_printf("pgrep -o -u %s -f 'bindfs --no-allow-other %s %s'",
+                          QEMU_USER, fx.src, fx.mnt);
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    daemon = g_ascii_strtoll(out, NULL, 10);
+    g_assert_cmpint(daemon, >, 0);
+
+    g_assert_cmpint(kill(daemon, SIGSTOP), ==, 0);
+    g_assert_cmpint(virOpenHookOpenerSendOpen(op, img, O_RDONLY, 0, false,
+                                              NULL, &id), ==, 0);
+    g_usleep(200 * G_TIME_SPAN_MILLISECOND);
+
+    start = g_get_monotonic_time();
+    g_clear_pointer(&op, virOpenHookOpenerUnref);
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 3 * G_TIME_SPAN_SECOND);
+
+    g_assert_cmpint(kill(daemon, SIGCONT), ==, 0);
+    for (i = 0; i < 500 && !ohtProcessGone(pid); i++)
+        g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+    g_assert_true(ohtProcessGone(pid));
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -737,6 +781,7 @@ main(int argc,
     g_test_add_func("/opener/non-blocking", testNonBlocking);
     g_test_add_func("/opener/death", testOpenerDeath);
     g_test_add_func("/opener/hangup-while-waiting", testHangupWhileWaiting);
+    g_test_add_func("/opener/stuck-daemon", testStuckDaemon);
 
     ret = g_test_run();
     ohtTearDown();

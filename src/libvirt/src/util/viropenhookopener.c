@@ -543,21 +543,50 @@ virOpenHookOpenerRef(virOpenHookOpener *op)
 }
 
 
+static gpointer
+virOpenHookOpenerReapThread(gpointer opaque)
+{
+    pid_t pid = GPOINTER_TO_INT(opaque);
+
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+
+/* How long the last unref waits for the killed helper, in ms */
+#define VIR_OPENHOOK_OPENER_REAP_MS 1000
+
 void
 virOpenHookOpenerUnref(virOpenHookOpener *op)
 {
+    gint64 deadline;
+    pid_t rc = 0;
+
     if (!op || !g_atomic_int_dec_and_test(&op->refs))
         return;
 
-    /* Closing the channels ends the helper; SIGKILL ends one stuck in
-     * an open (FUSE and NFS waits are killable), so reaping it here
-     * cannot hang. */
+    /* Closing the channels ends the helper, SIGKILL one busy in an
+     * open. A request a FUSE daemon has read but does not answer keeps
+     * it in an uninterruptible wait even then: the caller (stopping a
+     * domain) must not hang on that, so such a helper is reaped by a
+     * thread of its own once the daemon answers or dies. */
     virOpenHookCloseFD(&op->ctrl);
     virOpenHookCloseFD(&op->async);
     if (op->pid > 0) {
         kill(op->pid, SIGKILL);
-        while (waitpid(op->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        deadline = g_get_monotonic_time() +
+            VIR_OPENHOOK_OPENER_REAP_MS * G_TIME_SPAN_MILLISECOND;
+        while ((rc = waitpid(op->pid, NULL, WNOHANG)) == 0 ||
+               (rc < 0 && errno == EINTR)) {
+            if (g_get_monotonic_time() >= deadline)
+                break;
+            g_usleep(G_TIME_SPAN_MILLISECOND);
+        }
+        if (rc == 0 || (rc < 0 && errno == EINTR))
+            g_thread_unref(g_thread_new("openhook-reap",
+                                        virOpenHookOpenerReapThread,
+                                        GINT_TO_POINTER(op->pid)));
     }
     g_mutex_clear(&op->lock);
     g_free(op);

@@ -64,7 +64,9 @@ virOpenHookOpener *virOpenHookOpenerNew(uid_t uid,
                                         size_t ngroups,
                                         char **errmsg);
 virOpenHookOpener *virOpenHookOpenerRef(virOpenHookOpener *op);
-/* The last reference closes the channels, kills and reaps the helper. */
+/* The last reference closes the channels, kills and reaps the helper
+ * (waiting at most a second; one stuck in a FUSE request that its
+ * daemon never answers is reaped by a thread later). */
 void virOpenHookOpenerUnref(virOpenHookOpener *op);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookOpener, virOpenHookOpenerUnref);
 
