@@ -101,13 +101,13 @@ virOpenHookOpenerChildSignals(void)
 {
     struct sigaction sa;
     sigset_t set;
-    int i;
+    size_t i;
 
     /* The daemon's handlers make no sense here (virFork does the same) */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     for (i = 1; i < NSIG; i++)
-        sigaction(i, &sa, NULL);
+        sigaction((int)i, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
