@@ -22,6 +22,9 @@ PKGS=(
     libpixman-1-dev zlib1g-dev libfdt-dev flex bison
     # E2E: Debian's QEMU (firmware, the stock emulator for the preload client)
     qemu-system-x86 qemu-utils attr procps psmisc strace
+    # root-squashed storage: a FUSE mount that refuses root (tests/unit,
+    # tests/e2e/openhook-rootsquash.sh)
+    bindfs fuse3
     # MAC policies for broker mode, compiled and checked (tests/policy)
     selinux-policy-dev selinux-policy-default checkpolicy semodule-utils
     policycoreutils setools python3-selinux apparmor

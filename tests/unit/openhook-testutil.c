@@ -273,6 +273,13 @@ ohtBrokerStop(ohtBroker *b)
 }
 
 
+GMainContext *
+ohtBrokerGetContext(ohtBroker *b)
+{
+    return b->ctx;
+}
+
+
 virOpenHookClient *
 ohtClientStart(virOpenHookWhitelist *wl,
                ohtBroker **b)

@@ -42,6 +42,8 @@ ohtBroker *ohtBrokerStart(virOpenHookWhitelist *wl, unsigned int maxOutstanding,
 bool ohtBrokerWaitClosed(ohtBroker *b, unsigned int timeout_ms);
 virOpenHookReason ohtBrokerCloseReason(ohtBroker *b);
 void ohtBrokerStop(ohtBroker *b);
+/* The broker thread's context (to check it is never blocked). */
+GMainContext *ohtBrokerGetContext(ohtBroker *b);
 
 /* Broker + connected client that has said hello. */
 virOpenHookClient *ohtClientStart(virOpenHookWhitelist *wl, ohtBroker **b);

@@ -21,12 +21,14 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutils.h"
 #include "virfile.h"
 #include "viropenhookbroker.h"
 #include "viropenhookclient.h"
+#include "viropenhookopener.h"
 #include "viropenhookpath.h"
 
 #define VIR_FROM_THIS VIR_FROM_NONE
@@ -285,6 +287,82 @@ testBrokerDecisions(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/* The opener really is the other user: it resolves and opens what that
+ * user may, nothing else, and is reaped with its last reference.  The
+ * root-refusing storage itself (FUSE) is tested in libvirt-openhook's
+ * unit tests. */
+static int
+testOpener(const void *opaque G_GNUC_UNUSED)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *pub = NULL;
+    g_autofree char *priv = NULL;
+    g_autofree char *canonical = NULL;
+    g_autofree char *errmsg = NULL;
+    virOpenHookOpener *op;
+    virOpenHookReason reason;
+    struct stat st;
+    bool bound;
+    pid_t pid;
+    int ret = -1;
+    int fd;
+
+    if (geteuid() != 0)
+        return EXIT_AM_SKIP;
+
+    if (!(dir = g_dir_make_tmp("viropenhooktest-XXXXXX", NULL)) ||
+        chmod(dir, 0755) < 0)
+        return -1;
+    pub = g_build_filename(dir, "public", NULL);
+    priv = g_build_filename(dir, "private", NULL);
+    if (testBrokerWriteFile(pub) < 0 || chmod(pub, 0644) < 0 ||
+        testBrokerWriteFile(priv) < 0 || chmod(priv, 0600) < 0)
+        goto cleanup;
+
+    if (!(op = virOpenHookOpenerNew(65534, 65534, NULL, 0, &errmsg))) {
+        VIR_TEST_DEBUG("%s", errmsg);
+        goto cleanup;
+    }
+    pid = virOpenHookOpenerGetPid(op);
+
+    if (virOpenHookOpenerResolve(op, pub, false, &canonical, &bound, &st,
+                                 &errmsg) < 0 ||
+        !bound || !S_ISREG(st.st_mode) || STRNEQ(canonical, pub)) {
+        VIR_TEST_DEBUG("resolve '%s': %s", pub, NULLSTR(errmsg));
+        goto unref;
+    }
+
+    if ((fd = virOpenHookOpenerOpen(op, pub, O_RDONLY, 0, false, NULL,
+                                    &st, &reason)) < 0) {
+        VIR_TEST_DEBUG("open '%s': %s", pub, g_strerror(-fd));
+        goto unref;
+    }
+    VIR_FORCE_CLOSE(fd);
+
+    if ((fd = virOpenHookOpenerOpen(op, pub, O_RDWR, 0, false, NULL,
+                                    &st, &reason)) != -EACCES ||
+        (fd = virOpenHookOpenerOpen(op, priv, O_RDONLY, 0, false, NULL,
+                                    &st, &reason)) != -EACCES) {
+        VIR_TEST_DEBUG("the opener opened as root: %d", fd);
+        VIR_FORCE_CLOSE(fd);
+        goto unref;
+    }
+
+    ret = 0;
+ unref:
+    virOpenHookOpenerUnref(op);
+    if (waitpid(pid, NULL, WNOHANG) != -1 || errno != ECHILD) {
+        VIR_TEST_DEBUG("the opener was not reaped");
+        ret = -1;
+    }
+ cleanup:
+    unlink(pub);
+    unlink(priv);
+    rmdir(dir);
+    return ret;
+}
+
+
 static int
 mymain(void)
 {
@@ -307,6 +385,8 @@ mymain(void)
     DO_TEST_PATH("./a", NULL);
     DO_TEST_PATH("", NULL);
 
+    if (virTestRun("opener as another user", testOpener, NULL) < 0)
+        ret = -1;
     if (virTestRun("broker decisions", testBrokerDecisions, NULL) < 0)
         ret = -1;
 

@@ -33,6 +33,7 @@
 #include "virlog.h"
 #include "viropenhookbroker.h"
 #include "virstring.h"
+#include "virutil.h"
 #include "viruuid.h"
 
 #define VIR_FROM_THIS VIR_FROM_QEMU
@@ -72,6 +73,11 @@ struct _qemuOpenHook {
     pid_t pid;      /* the only process that may connect */
     bool restoring; /* see qemuOpenHookRestore */
 
+    /* The user the opener (see qemuOpenHookStartOpener) runs as */
+    bool opener;
+    uid_t openerUid;
+    gid_t openerGid;
+
     /* Images revoked while QEMU still held them: canonical path ->
      * virStorageSource whose label is restored once QEMU closed its
      * last fd.  Only used with the domain locked. */
@@ -104,6 +110,9 @@ qemuOpenHookFree(qemuOpenHook *hook)
     }
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
     g_clear_pointer(&hook->context, g_main_context_unref);
+    /* kills and reaps the opener */
+    if (hook->wl)
+        virOpenHookWhitelistSetOpener(hook->wl, NULL);
     VIR_FORCE_CLOSE(hook->qemufd);
     /* The socket file stays: after a daemon restart QEMU reconnects to
      * it, and it goes away with the domain's private directory. */
@@ -240,6 +249,139 @@ qemuOpenHookGetSocketPath(qemuOpenHook *hook)
 }
 
 
+/**
+ * qemuOpenHookStartOpener:
+ * @hook: the domain's open hook
+ * @uid: the user QEMU runs as
+ * @gid: QEMU's group
+ *
+ * Storage where root is not root (NFS with root_squash, FUSE without
+ * allow_other) refuses the opens libvirt makes as root, and FUSE even
+ * its stat() and realpath().  For those files the hook goes through an
+ * opener: one helper process, forked now (in the job, before QEMU
+ * runs), which is QEMU's user for good (real, effective and saved ids,
+ * and its supplementary groups) and resolves and opens files for the
+ * whitelist and the broker with the same rules as libvirt's own opens.
+ * It is only asked when root's attempt failed with EACCES or EPERM, for
+ * a file the whitelist allows.  Nothing to do if QEMU runs as root or
+ * the daemon does not.
+ *
+ * Returns 0, or -1 with an error reported.
+ */
+int
+qemuOpenHookStartOpener(qemuOpenHook *hook,
+                        uid_t uid,
+                        gid_t gid)
+{
+    g_autoptr(virOpenHookOpener) opener = NULL;
+    g_autofree gid_t *groups = NULL;
+    g_autofree char *errmsg = NULL;
+    int ngroups;
+
+    if (geteuid() != 0 || uid == 0)
+        return 0;
+
+    if ((ngroups = virGetGroupList(uid, gid, &groups)) < 0)
+        return -1;
+
+    if (!(opener = virOpenHookOpenerNew(uid, gid, groups, ngroups, &errmsg))) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot start the open hook's opener for domain '%s': %s"),
+                       hook->vmname, NULLSTR(errmsg));
+        return -1;
+    }
+
+    hook->opener = true;
+    hook->openerUid = uid;
+    hook->openerGid = gid;
+    virOpenHookWhitelistSetOpener(hook->wl, opener);
+    VIR_DEBUG("open hook of domain '%s': opener pid %lld as %u:%u",
+              hook->vmname, (long long)virOpenHookOpenerGetPid(opener),
+              (unsigned int)uid, (unsigned int)gid);
+    return 0;
+}
+
+
+/* The opener died (or was killed: it runs as QEMU's user): start a new
+ * one, from the job that is about to need it.  Until then the broker
+ * denies what only the opener could open. */
+static void
+qemuOpenHookCheckOpener(qemuOpenHook *hook)
+{
+    g_autoptr(virOpenHookOpener) opener = NULL;
+
+    if (!hook->opener)
+        return;
+
+    opener = virOpenHookWhitelistGetOpener(hook->wl);
+    if (opener && virOpenHookOpenerIsAlive(opener))
+        return;
+
+    VIR_WARN("open hook of domain '%s': the opener (pid %lld) is gone, "
+             "starting a new one", hook->vmname,
+             opener ? (long long)virOpenHookOpenerGetPid(opener) : -1LL);
+    if (qemuOpenHookStartOpener(hook, hook->openerUid, hook->openerGid) < 0) {
+        VIR_WARN("%s", virGetLastErrorMessage());
+        virResetLastError();
+    }
+}
+
+
+/**
+ * qemuOpenHookRefusesRoot:
+ * @path: a local path
+ *
+ * Returns true if @path is on storage that refuses root: stat() as root
+ * fails with EACCES or EPERM (root cannot fail a permission check
+ * otherwise).  Probing such an image must be done as QEMU's user.
+ */
+bool
+qemuOpenHookRefusesRoot(const char *path)
+{
+    struct stat st;
+
+    return path && stat(path, &st) < 0 &&
+        (errno == EACCES || errno == EPERM);
+}
+
+
+/**
+ * qemuOpenHookStat:
+ * @hook: the domain's open hook
+ * @path: a file root cannot stat
+ * @st: filled in (device, inode, mode, links and size)
+ *
+ * stat() @path as QEMU's user, through the opener.  Only regular files
+ * and block devices are described.
+ *
+ * Returns 0, or -errno (-ENOENT for a missing file) without reporting.
+ */
+int
+qemuOpenHookStat(qemuOpenHook *hook,
+                 const char *path,
+                 struct stat *st)
+{
+    g_autoptr(virOpenHookOpener) opener = NULL;
+    g_autofree char *canonical = NULL;
+    g_autofree char *errmsg = NULL;
+    bool bound;
+    int rc;
+
+    qemuOpenHookCheckOpener(hook);
+    if (!(opener = virOpenHookWhitelistGetOpener(hook->wl)))
+        return -EACCES;
+
+    if ((rc = virOpenHookOpenerResolve(opener, path, false, &canonical,
+                                       &bound, st, &errmsg)) < 0) {
+        VIR_DEBUG("open hook of domain '%s': cannot stat '%s' as uid %u: %s",
+                  hook->vmname, path, (unsigned int)hook->openerUid,
+                  NULLSTR(errmsg));
+        return rc;
+    }
+    return 0;
+}
+
+
 static int
 qemuOpenHookAllowPath(qemuOpenHook *hook,
                       const char *path,
@@ -249,6 +391,8 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
 {
     g_autofree char *errmsg = NULL;
     int rc;
+
+    qemuOpenHookCheckOpener(hook);
 
     if ((rc = virOpenHookWhitelistAdd(hook->wl, path, access, flags,
                                       origin, &errmsg)) < 0) {

@@ -45,6 +45,19 @@ const char *
 qemuOpenHookGetSocketPath(qemuOpenHook *hook);
 
 int
+qemuOpenHookStartOpener(qemuOpenHook *hook,
+                        uid_t uid,
+                        gid_t gid);
+
+bool
+qemuOpenHookRefusesRoot(const char *path);
+
+int
+qemuOpenHookStat(qemuOpenHook *hook,
+                 const char *path,
+                 struct stat *st);
+
+int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
                      const virDomainDef *def,
                      const char *masterKeyPath);

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "viropenhookbroker.h"
+#include "viropenhookopener.h"
 #include "viropenhookpath.h"
 #include "viropenhookproto.h"
 
@@ -64,6 +65,193 @@ virOpenHookBrokerDenyErrno(virOpenHookReason reason)
 }
 
 
+/* One OPEN being decided. It outlives the call that started it when
+ * the open takes a detour through the opener. */
+typedef struct {
+    virOpenHookEvent ev;
+    char *raw;
+    char *norm;
+    virOpenHookTicket ticket;
+    virOpenHookReason policy;
+    bool permissive;
+    int oflags;
+    unsigned int mode;
+    const char *openpath;   /* the ticket's canonical name, or norm */
+    char detail[64];
+} virOpenHookBrokerReq;
+
+
+static void
+virOpenHookBrokerReqClear(virOpenHookBrokerReq *req)
+{
+    virOpenHookTicketClear(&req->ticket);
+    g_clear_pointer(&req->raw, g_free);
+    g_clear_pointer(&req->norm, g_free);
+}
+
+
+/* Everything up to and including the open as root. Returns the fd with
+ * *@st set, or -errno with *@reason set (a policy denial, or the
+ * kernel's refusal with VIR_OPENHOOK_REASON_OPEN_FAILED). */
+static int
+virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
+                           virOpenHookBrokerReq *req,
+                           const char *path,
+                           size_t pathlen,
+                           int oflags,
+                           unsigned int mode,
+                           struct stat *st,
+                           virOpenHookReason *reason)
+{
+    bool write;
+    bool create;
+
+    memset(req, 0, sizeof(*req));
+    req->ev.type = VIR_OPENHOOK_EVENT_OPEN;
+    req->ev.oflags = oflags;
+    req->ev.mode = mode;
+    req->oflags = oflags;
+    req->mode = mode;
+    req->permissive = virOpenHookWhitelistGetMode(wl) == VIR_OPENHOOK_MODE_PERMISSIVE;
+    *reason = VIR_OPENHOOK_REASON_NONE;
+
+    if (virOpenHookPathNormalize(path, pathlen, &req->norm) != VIR_OPENHOOK_PATH_OK) {
+        req->ev.path = req->raw = g_strndup(path, pathlen);
+        *reason = VIR_OPENHOOK_REASON_BAD_PATH;
+        return virOpenHookBrokerDenyErrno(*reason);
+    }
+    req->ev.path = req->norm;
+
+    /* Malformed flags are refused even in permissive mode: no policy
+     * would ever allow them. */
+    if ((*reason = virOpenHookFlagsValidate(oflags, mode, &write, &create)))
+        return virOpenHookBrokerDenyErrno(*reason);
+
+    if (virOpenHookWhitelistLookup(wl, req->norm, &req->ticket)) {
+        req->ev.canonical = req->ticket.canonical;
+        req->ev.origin = req->ticket.origin;
+        req->policy = virOpenHookFlagsCheckAccess(oflags, req->ticket.access,
+                                                  req->ticket.create);
+    } else {
+        req->policy = VIR_OPENHOOK_REASON_NOT_LISTED;
+    }
+    if (req->policy == VIR_OPENHOOK_REASON_NONE && virOpenHookWhitelistAtFdLimit(wl))
+        req->policy = VIR_OPENHOOK_REASON_FD_LIMIT;
+    if (req->policy != VIR_OPENHOOK_REASON_NONE && !req->permissive) {
+        *reason = req->policy;
+        return virOpenHookBrokerDenyErrno(*reason);
+    }
+
+    /* Open the name libvirt resolved, never the guest's bytes; only a
+     * permissive grant of an unlisted path has no such name. */
+    req->openpath = req->ticket.entry ? req->ticket.canonical : req->norm;
+    return virOpenHookSafeOpen(req->openpath, oflags, mode, req->permissive,
+                               st, reason);
+}
+
+
+/* The opener to retry a root open that failed with @rc through, or
+ * NULL: only permission errors are worth it, and only for a request
+ * that passed the policy (the opener never sees any other). */
+static virOpenHookOpener *
+virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
+                            virOpenHookBrokerReq *req,
+                            int rc,
+                            virOpenHookReason reason,
+                            virOpenHookOpenerExpect *expect)
+{
+    virOpenHookEntryInfo info = { 0 };
+    virOpenHookOpener *opener;
+
+    memset(expect, 0, sizeof(*expect));
+    if (reason != VIR_OPENHOOK_REASON_OPEN_FAILED ||
+        (rc != -EACCES && rc != -EPERM) ||
+        !(opener = virOpenHookWhitelistGetOpener(wl)))
+        return NULL;
+
+    /* The helper truncates, so it must know which file it may truncate */
+    if ((req->oflags & O_TRUNC) && req->ticket.entry &&
+        virOpenHookWhitelistGetInfo(wl, req->ticket.canonical, &info) == 0) {
+        expect->bound = info.bound;
+        expect->dev = info.dev;
+        expect->ino = info.ino;
+        virOpenHookEntryInfoClear(&info);
+    }
+
+    g_snprintf(req->detail, sizeof(req->detail), "as uid %u",
+               (unsigned int)virOpenHookOpenerGetUid(opener));
+    req->ev.detail = req->detail;
+    return opener;
+}
+
+
+/* The opener failed us (gone, or no answer in time) */
+static int
+virOpenHookBrokerOpenerFailed(virOpenHookBrokerReq *req,
+                              int rc,
+                              virOpenHookReason *reason)
+{
+    g_snprintf(req->detail, sizeof(req->detail), "opener: %s",
+               rc == -EPIPE ? "gone" : g_strerror(-rc));
+    req->ev.detail = req->detail;
+    *reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+    return -EACCES;
+}
+
+
+/* Commit and finish the open, or deny it (@fd < 0 is the -errno to
+ * answer with @reason); emits the request's one event and clears it.
+ * @asUser: the opener opened @fd (and truncated it already). */
+static int
+virOpenHookBrokerOpenEnd(virOpenHookWhitelist *wl,
+                         virOpenHookBrokerReq *req,
+                         int fd,
+                         const struct stat *st,
+                         virOpenHookReason reason,
+                         bool asUser,
+                         uint64_t *handle)
+{
+    int ret = fd;
+
+    *handle = 0;
+    if (fd < 0)
+        goto error;
+
+    if (virOpenHookWhitelistCommit(wl, &req->ticket, req->oflags, st,
+                                   req->permissive, handle, &reason) < 0) {
+        ret = virOpenHookBrokerDenyErrno(reason);
+        goto error;
+    }
+    if (req->policy != VIR_OPENHOOK_REASON_NONE)
+        reason = req->policy;
+
+    if ((ret = virOpenHookSafeOpenFinish(fd, asUser ? req->oflags & ~O_TRUNC :
+                                                      req->oflags)) < 0) {
+        virOpenHookWhitelistRelease(wl, *handle, VIR_OPENHOOK_REASON_OPEN_FAILED);
+        *handle = 0;
+        reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+        goto error;
+    }
+
+    req->ev.decision = reason == VIR_OPENHOOK_REASON_NONE ?
+        VIR_OPENHOOK_DECISION_GRANT : VIR_OPENHOOK_DECISION_WOULD_DENY;
+    req->ev.reason = reason;
+    req->ev.handle = *handle;
+    virOpenHookWhitelistEmit(wl, &req->ev);
+    virOpenHookBrokerReqClear(req);
+    return fd;
+
+ error:
+    virOpenHookCloseFD(&fd);
+    req->ev.decision = VIR_OPENHOOK_DECISION_DENY;
+    req->ev.reason = reason;
+    req->ev.result = ret;
+    virOpenHookWhitelistEmit(wl, &req->ev);
+    virOpenHookBrokerReqClear(req);
+    return ret;
+}
+
+
 int
 virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
                       const char *path,
@@ -72,92 +260,25 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
                       unsigned int mode,
                       uint64_t *handle)
 {
-    virOpenHookEvent ev = {
-        .type = VIR_OPENHOOK_EVENT_OPEN,
-        .oflags = oflags,
-        .mode = mode,
-    };
-    g_autofree char *raw = NULL;
-    g_autofree char *norm = NULL;
-    virOpenHookTicket ticket = { 0 };
-    virOpenHookReason reason = VIR_OPENHOOK_REASON_NONE;
-    virOpenHookReason policy = VIR_OPENHOOK_REASON_NONE;
-    bool permissive = virOpenHookWhitelistGetMode(wl) == VIR_OPENHOOK_MODE_PERMISSIVE;
-    const char *openpath;
+    g_autoptr(virOpenHookOpener) opener = NULL;
+    virOpenHookOpenerExpect expect;
+    virOpenHookBrokerReq req;
+    virOpenHookReason reason;
     struct stat st;
-    bool write;
-    bool create;
-    int fd = -1;
-    int ret;
+    int fd;
 
-    *handle = 0;
+    fd = virOpenHookBrokerOpenBegin(wl, &req, path, pathlen, oflags, mode,
+                                    &st, &reason);
+    if (fd >= 0 ||
+        !(opener = virOpenHookBrokerWantOpener(wl, &req, fd, reason, &expect)))
+        return virOpenHookBrokerOpenEnd(wl, &req, fd, &st, reason, false, handle);
 
-    if (virOpenHookPathNormalize(path, pathlen, &norm) != VIR_OPENHOOK_PATH_OK) {
-        ev.path = raw = g_strndup(path, pathlen);
-        reason = VIR_OPENHOOK_REASON_BAD_PATH;
-        goto deny;
-    }
-    ev.path = norm;
-
-    /* Malformed flags are refused even in permissive mode: no policy
-     * would ever allow them. */
-    if ((reason = virOpenHookFlagsValidate(oflags, mode, &write, &create)))
-        goto deny;
-
-    if (virOpenHookWhitelistLookup(wl, norm, &ticket)) {
-        ev.canonical = ticket.canonical;
-        ev.origin = ticket.origin;
-        policy = virOpenHookFlagsCheckAccess(oflags, ticket.access, ticket.create);
-    } else {
-        policy = VIR_OPENHOOK_REASON_NOT_LISTED;
-    }
-    if (policy == VIR_OPENHOOK_REASON_NONE && virOpenHookWhitelistAtFdLimit(wl))
-        policy = VIR_OPENHOOK_REASON_FD_LIMIT;
-    if (policy != VIR_OPENHOOK_REASON_NONE && !permissive) {
-        reason = policy;
-        goto deny;
-    }
-
-    /* Open the name libvirt resolved, never the guest's bytes; only a
-     * permissive grant of an unlisted path has no such name. */
-    openpath = ticket.entry ? ticket.canonical : norm;
-    if ((fd = virOpenHookSafeOpen(openpath, oflags, mode, permissive,
-                                  &st, &reason)) < 0) {
-        ret = fd;
-        goto error;
-    }
-
-    if (virOpenHookWhitelistCommit(wl, &ticket, oflags, &st, permissive,
-                                   handle, &reason) < 0)
-        goto deny;
-    if (policy != VIR_OPENHOOK_REASON_NONE)
-        reason = policy;
-
-    if ((ret = virOpenHookSafeOpenFinish(fd, oflags)) < 0) {
-        virOpenHookWhitelistRelease(wl, *handle, VIR_OPENHOOK_REASON_OPEN_FAILED);
-        *handle = 0;
-        reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
-        goto error;
-    }
-
-    ev.decision = reason == VIR_OPENHOOK_REASON_NONE ?
-        VIR_OPENHOOK_DECISION_GRANT : VIR_OPENHOOK_DECISION_WOULD_DENY;
-    ev.reason = reason;
-    ev.handle = *handle;
-    virOpenHookWhitelistEmit(wl, &ev);
-    virOpenHookTicketClear(&ticket);
-    return fd;
-
- deny:
-    ret = virOpenHookBrokerDenyErrno(reason);
- error:
-    virOpenHookCloseFD(&fd);
-    ev.decision = VIR_OPENHOOK_DECISION_DENY;
-    ev.reason = reason;
-    ev.result = ret;
-    virOpenHookWhitelistEmit(wl, &ev);
-    virOpenHookTicketClear(&ticket);
-    return ret;
+    /* Storage where root is not root: as the QEMU user, waiting */
+    fd = virOpenHookOpenerOpen(opener, req.openpath, oflags, mode,
+                               req.permissive, &expect, &st, &reason);
+    if (fd < 0 && reason == VIR_OPENHOOK_REASON_NONE)
+        fd = virOpenHookBrokerOpenerFailed(&req, fd, &reason);
+    return virOpenHookBrokerOpenEnd(wl, &req, fd, &st, reason, true, handle);
 }
 
 
@@ -197,6 +318,17 @@ struct _virOpenHookBrokerConn {
     struct iovec *iov;
     struct mmsghdr *msgs;
     virOpenHookBrokerControl *control;
+    size_t backlogNext;     /* received datagrams not handled yet */
+    size_t backlogEnd;
+
+    /* An OPEN the opener is doing for us. Nothing else is read until it
+     * answered, so that replies keep the order of the requests. */
+    bool waiting;
+    virOpenHookBrokerReq req;
+    uint32_t waitReplyId;   /* the guest's request id */
+    virOpenHookOpener *waitOpener;
+    uint64_t waitId;        /* the opener's request id */
+    gint64 waitDeadline;    /* monotonic, us */
 };
 
 
@@ -238,11 +370,66 @@ virOpenHookReplyDiscard(virOpenHookWhitelist *wl,
 }
 
 
+/* Close the fds the kernel installed for datagram @msg: the broker
+ * never accepts any. Returns how many there were; sets *@other if a
+ * control message other than SCM_RIGHTS came along. */
+static size_t
+virOpenHookBrokerCloseMsgFDs(struct msghdr *msg,
+                             bool *other)
+{
+    struct cmsghdr *cmsg;
+    size_t nfds = 0;
+
+    if (msg->msg_controllen == 0)
+        return 0;
+    for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
+        size_t n;
+        size_t i;
+
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+            *other = true;
+            continue;
+        }
+        n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < n; i++) {
+            int fd;
+
+            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+            virOpenHookCloseFD(&fd);
+            nfds++;
+        }
+    }
+    msg->msg_controllen = 0;
+    return nfds;
+}
+
+
+/* Stop waiting for the opener; its late answer is discarded. */
+static void
+virOpenHookBrokerConnAbandon(virOpenHookBrokerConn *conn)
+{
+    uint64_t handle;
+
+    if (!conn->waiting)
+        return;
+    conn->waiting = false;
+    g_clear_pointer(&conn->waitOpener, virOpenHookOpenerUnref);
+    conn->req.ev.detail = "opener: the connection closed first";
+    virOpenHookBrokerOpenEnd(conn->wl, &conn->req, -ECONNABORTED, NULL,
+                             VIR_OPENHOOK_REASON_OPEN_FAILED, true, &handle);
+}
+
+
 static void
 virOpenHookBrokerConnShutdown(virOpenHookBrokerConn *conn)
 {
     virOpenHookReply *reply;
+    bool other;
 
+    virOpenHookBrokerConnAbandon(conn);
+    for (; conn->backlogNext < conn->backlogEnd; conn->backlogNext++)
+        virOpenHookBrokerCloseMsgFDs(&conn->msgs[conn->backlogNext].msg_hdr,
+                                     &other);
     while ((reply = g_queue_pop_head(&conn->replies)))
         virOpenHookReplyDiscard(conn->wl, reply);
     virOpenHookCloseFD(&conn->sock);
@@ -301,6 +488,19 @@ virOpenHookBrokerConnGetFD(virOpenHookBrokerConn *conn)
 }
 
 
+int
+virOpenHookBrokerConnGetOpenerWait(virOpenHookBrokerConn *conn,
+                                   gint64 *deadline)
+{
+    if (!conn->waiting) {
+        *deadline = -1;
+        return -1;
+    }
+    *deadline = conn->waitDeadline;
+    return virOpenHookOpenerGetFD(conn->waitOpener);
+}
+
+
 bool
 virOpenHookBrokerConnIsClosed(virOpenHookBrokerConn *conn)
 {
@@ -322,7 +522,8 @@ virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn)
 
     if (conn->closed)
         return 0;
-    if (!conn->closing && conn->replies.length < conn->maxOutstanding)
+    if (!conn->closing && !conn->waiting &&
+        conn->replies.length < conn->maxOutstanding)
         events |= G_IO_IN;
     if (conn->replies.length > 0)
         events |= G_IO_OUT;
@@ -428,18 +629,16 @@ virOpenHookBrokerConnHello(virOpenHookBrokerConn *conn,
 
 
 static bool
-virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
-                          const virOpenHookRequest *req)
+virOpenHookBrokerConnReplyOpen(virOpenHookBrokerConn *conn,
+                               uint32_t id,
+                               int fd,
+                               uint64_t handle)
 {
     virOpenHookMsgOpenReply reply = {
         .hdr = { .size = sizeof(reply), .type = VIR_OPENHOOK_MSG_OPEN },
-        .id = req->id,
+        .id = id,
     };
-    uint64_t handle = 0;
-    int fd;
 
-    fd = virOpenHookBrokerOpen(conn->wl, req->path, req->path_len,
-                               req->flags, req->mode, &handle);
     if (fd < 0) {
         reply.status = fd;
     } else {
@@ -450,37 +649,77 @@ virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
 }
 
 
-/* Close the fds the kernel installed for datagram @msg: the broker
- * never accepts any. Returns how many there were; sets *@other if a
- * control message other than SCM_RIGHTS came along. */
-static size_t
-virOpenHookBrokerCloseMsgFDs(struct msghdr *msg,
-                             bool *other)
+static bool
+virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
+                          const virOpenHookRequest *req)
 {
-    struct cmsghdr *cmsg;
-    size_t nfds = 0;
+    g_autoptr(virOpenHookOpener) opener = NULL;
+    virOpenHookOpenerExpect expect;
+    virOpenHookReason reason;
+    uint64_t handle = 0;
+    struct stat st;
+    int fd;
+    int rc;
 
-    if (msg->msg_controllen == 0)
-        return 0;
-    for (cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg)) {
-        size_t n;
-        size_t i;
-
-        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
-            *other = true;
-            continue;
-        }
-        n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (i = 0; i < n; i++) {
-            int fd;
-
-            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-            virOpenHookCloseFD(&fd);
-            nfds++;
-        }
+    fd = virOpenHookBrokerOpenBegin(conn->wl, &conn->req, req->path,
+                                    req->path_len, req->flags, req->mode,
+                                    &st, &reason);
+    if (fd >= 0 ||
+        !(opener = virOpenHookBrokerWantOpener(conn->wl, &conn->req, fd,
+                                               reason, &expect))) {
+        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, &st, reason,
+                                      false, &handle);
+        return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
     }
-    msg->msg_controllen = 0;
-    return nfds;
+
+    /* Storage where root is not root: ask the opener and wait for its
+     * answer on the event loop, reading nothing else meanwhile. */
+    if ((rc = virOpenHookOpenerSendOpen(opener, conn->req.openpath,
+                                        req->flags, req->mode,
+                                        conn->req.permissive, &expect,
+                                        &conn->waitId)) < 0) {
+        fd = virOpenHookBrokerOpenerFailed(&conn->req, rc, &reason);
+        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, &st, reason,
+                                      true, &handle);
+        return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
+    }
+
+    conn->waiting = true;
+    conn->waitReplyId = req->id;
+    conn->waitOpener = g_steal_pointer(&opener);
+    conn->waitDeadline = g_get_monotonic_time() +
+        (gint64)VIR_OPENHOOK_OPENER_TIMEOUT_MS * 1000;
+    return true;
+}
+
+
+/* Pick up the opener's answer if it is there (or give up on it).
+ * Returns false if the connection was closed. */
+static bool
+virOpenHookBrokerConnCheckOpener(virOpenHookBrokerConn *conn)
+{
+    virOpenHookReason reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+    uint64_t handle = 0;
+    struct stat st;
+    int result = -EACCES;
+    int rc;
+
+    rc = virOpenHookOpenerRecvOpen(conn->waitOpener, conn->waitId,
+                                   &result, &st, &reason);
+    if (rc == 0) {
+        if (g_get_monotonic_time() < conn->waitDeadline)
+            return true;
+        rc = -ETIMEDOUT;
+    }
+    if (rc < 0)
+        result = virOpenHookBrokerOpenerFailed(&conn->req, rc, &reason);
+
+    conn->waiting = false;
+    g_clear_pointer(&conn->waitOpener, virOpenHookOpenerUnref);
+    result = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, result, &st,
+                                      reason, true, &handle);
+    return virOpenHookBrokerConnReplyOpen(conn, conn->waitReplyId, result,
+                                          handle);
 }
 
 
@@ -537,6 +776,31 @@ virOpenHookBrokerConnHandle(virOpenHookBrokerConn *conn,
 }
 
 
+/* Handle the received datagrams in order, until one waits for the
+ * opener. Returns false if the connection was closed. */
+static bool
+virOpenHookBrokerConnHandleBacklog(virOpenHookBrokerConn *conn)
+{
+    while (conn->backlogNext < conn->backlogEnd && !conn->waiting) {
+        size_t i = conn->backlogNext;
+
+        if (conn->closed || conn->closing ||
+            !virOpenHookBrokerConnHandle(conn, i)) {
+            /* Whatever came after the end of the conversation carries
+             * nothing we act on, but its fds must not leak. */
+            bool other;
+
+            for (; i < conn->backlogEnd; i++)
+                virOpenHookBrokerCloseMsgFDs(&conn->msgs[i].msg_hdr, &other);
+            conn->backlogNext = conn->backlogEnd;
+            return !conn->closed;
+        }
+        conn->backlogNext++;
+    }
+    return true;
+}
+
+
 /* Receive up to @want datagrams without blocking and handle them in
  * order; *@got is how many arrived (0: the socket was empty).
  * Returns false if the connection was closed. */
@@ -574,20 +838,9 @@ virOpenHookBrokerConnReadBatch(virOpenHookBrokerConn *conn,
         return false;
     }
     *got = n;
-
-    for (i = 0; i < (size_t)n; i++) {
-        if (conn->closed || conn->closing ||
-            !virOpenHookBrokerConnHandle(conn, i)) {
-            /* Whatever came after the end of the conversation carries
-             * nothing we act on, but its fds must not leak. */
-            bool other;
-
-            for (i++; i < (size_t)n; i++)
-                virOpenHookBrokerCloseMsgFDs(&conn->msgs[i].msg_hdr, &other);
-            return !conn->closed;
-        }
-    }
-    return true;
+    conn->backlogNext = 0;
+    conn->backlogEnd = n;
+    return virOpenHookBrokerConnHandleBacklog(conn);
 }
 
 
@@ -605,15 +858,33 @@ virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
     if (conn->replies.length > 0 && !virOpenHookBrokerConnFlush(conn))
         return false;
 
-    if (!(revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
-        return true;
+    if (conn->waiting) {
+        /* The guest hung up: nobody to answer any more */
+        if (revents & (G_IO_HUP | G_IO_ERR)) {
+            virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_PEER_CLOSED,
+                                      "hang-up while the opener worked");
+            return false;
+        }
+        if (!virOpenHookBrokerConnCheckOpener(conn))
+            return false;
+        if (conn->waiting)
+            return true;
+        /* What was read along with the request comes next, then
+         * whatever the guest sent meanwhile. */
+        if (!virOpenHookBrokerConnHandleBacklog(conn))
+            return false;
+        revents |= G_IO_IN;
+    }
+
+    if (!(revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)) || conn->waiting)
+        goto flush;
 
     /* Read until the socket is empty (a client that was woken by our
      * reply has often queued its next requests by then, which saves
      * a trip through the poller), but no more than a batch. Each
      * datagram yields at most one reply, so reading no more than the
      * free queue slots keeps the queue within maxOutstanding. */
-    while (n < VIR_OPENHOOK_BROKER_BATCH && !conn->closing &&
+    while (n < VIR_OPENHOOK_BROKER_BATCH && !conn->closing && !conn->waiting &&
            conn->replies.length < conn->maxOutstanding) {
         size_t want = MIN(VIR_OPENHOOK_BROKER_RECV_MSGS,
                           conn->maxOutstanding - conn->replies.length);
@@ -627,6 +898,7 @@ virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
         n += got;
     }
 
+ flush:
     if (conn->closing || conn->replies.length > 0)
         return virOpenHookBrokerConnFlush(conn);
     return true;
@@ -638,10 +910,30 @@ typedef struct {
     virOpenHookBrokerConn *conn;
     void *tag;
     GIOCondition events;
+    void *openerTag;        /* the opener's channel, while waiting */
+    int openerFd;
     bool dispatching;
     virOpenHookBrokerConnClosedFunc closed;
     void *opaque;
 } virOpenHookBrokerSource;
+
+
+static void
+virOpenHookBrokerSourceWatchOpener(virOpenHookBrokerSource *src,
+                                   int fd)
+{
+    GSource *source = (GSource *) src;
+
+    if (fd == src->openerFd)
+        return;
+    if (src->openerTag) {
+        g_source_remove_unix_fd(source, src->openerTag);
+        src->openerTag = NULL;
+    }
+    if (fd >= 0)
+        src->openerTag = g_source_add_unix_fd(source, fd, G_IO_IN);
+    src->openerFd = fd;
+}
 
 
 static gboolean
@@ -650,6 +942,7 @@ virOpenHookBrokerSourcePrepare(GSource *source,
 {
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
     GIOCondition want;
+    gint64 deadline;
 
     *timeout = -1;
 
@@ -664,10 +957,25 @@ virOpenHookBrokerSourcePrepare(GSource *source,
             g_source_remove_unix_fd(source, src->tag);
             src->tag = NULL;
         }
+        virOpenHookBrokerSourceWatchOpener(src, -1);
         return FALSE;
     }
-    if (src->conn->closed)
+    if (src->conn->closed) {
+        virOpenHookBrokerSourceWatchOpener(src, -1);
         return FALSE;
+    }
+
+    /* While the opener works, wait for its answer or its deadline */
+    virOpenHookBrokerSourceWatchOpener(src,
+                                       virOpenHookBrokerConnGetOpenerWait(src->conn,
+                                                                          &deadline));
+    if (deadline >= 0) {
+        gint64 left = deadline - g_get_monotonic_time();
+
+        if (left <= 0)
+            return TRUE;
+        *timeout = MIN(left / 1000 + 1, G_MAXINT);
+    }
 
     want = virOpenHookBrokerConnGetEvents(src->conn);
     if (!src->tag) {
@@ -685,9 +993,19 @@ static gboolean
 virOpenHookBrokerSourceCheck(GSource *source)
 {
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
+    gint64 deadline;
 
-    return !src->dispatching && src->tag &&
-        g_source_query_unix_fd(source, src->tag) != 0;
+    if (src->dispatching)
+        return FALSE;
+    if (src->tag && g_source_query_unix_fd(source, src->tag) != 0)
+        return TRUE;
+    if (src->openerTag && g_source_query_unix_fd(source, src->openerTag) != 0)
+        return TRUE;
+    if (src->conn && !src->conn->closed &&
+        virOpenHookBrokerConnGetOpenerWait(src->conn, &deadline) >= 0 &&
+        g_get_monotonic_time() >= deadline)
+        return TRUE;
+    return FALSE;
 }
 
 
@@ -702,6 +1020,7 @@ virOpenHookBrokerSourceDispatch(GSource *source,
 
     if (src->dispatching || !src->tag)
         return G_SOURCE_CONTINUE;
+    /* the opener's channel is read whenever the connection waits */
     revents = g_source_query_unix_fd(source, src->tag);
     src->dispatching = true;
     open = virOpenHookBrokerConnDispatch(src->conn, revents);
@@ -733,6 +1052,7 @@ virOpenHookBrokerConnCreateSource(virOpenHookBrokerConn *conn,
     virOpenHookBrokerSource *src = (virOpenHookBrokerSource *) source;
 
     src->conn = conn;
+    src->openerFd = -1;
     src->closed = closed;
     src->opaque = opaque;
     src->events = virOpenHookBrokerConnGetEvents(conn);

@@ -29,6 +29,9 @@
  * path, validate the flags, look the path up, open the entry's
  * canonical path (never the guest's bytes) with openat2 and check the
  * file's identity. Emits exactly one VIR_OPENHOOK_EVENT_OPEN event.
+ * If root's open fails with EACCES or EPERM and @wl has an opener, the
+ * opener opens the file as the QEMU user instead, and this call waits
+ * for it; a connection does not (see virOpenHookBrokerConnDispatch).
  *
  * Returns the fd (close-on-exec, to be sent and then closed by the
  * caller) with *@handle set, or -errno.
@@ -65,13 +68,22 @@ GIOCondition virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn);
 /*
  * Process what the poller reported: read and answer the requests that
  * are ready (a bounded number per call, so one guest cannot starve an
- * event loop) and flush queued replies. Never blocks.
+ * event loop) and flush queued replies. Never blocks: an OPEN that
+ * goes to the whitelist's opener is sent to it, and the connection
+ * reads nothing more until the answer is picked up by a later call
+ * (poll virOpenHookBrokerConnGetOpenerWait()'s fd and deadline too).
  *
  * Returns false once the connection is closed (by the peer, or
  * dropped after malformed input); the caller then frees it.
  */
 bool virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
                                    GIOCondition revents);
+
+/* While an OPEN waits for the opener: the fd to poll for G_IO_IN and
+ * the monotonic time (us) at which it is given up on (denied). Returns
+ * -1 (and *@deadline -1) when nothing waits. */
+int virOpenHookBrokerConnGetOpenerWait(virOpenHookBrokerConn *conn,
+                                       gint64 *deadline);
 
 bool virOpenHookBrokerConnIsClosed(virOpenHookBrokerConn *conn);
 virOpenHookReason virOpenHookBrokerConnGetCloseReason(virOpenHookBrokerConn *conn);

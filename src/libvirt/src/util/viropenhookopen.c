@@ -167,3 +167,102 @@ virOpenHookSafeOpenFinish(int fd,
 
     return 0;
 }
+
+
+/* Resolve a trusted path to the name the kernel knows the object by:
+ * open it (following symlinks) and read back /proc/self/fd/N. */
+static char *
+virOpenHookResolveFD(int fd,
+                     char **errmsg)
+{
+    g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *target = NULL;
+
+    if (!(target = g_file_read_link(link, &err))) {
+        *errmsg = g_strdup_printf("cannot resolve %s: %s", link, err->message);
+        return NULL;
+    }
+    if (target[0] != '/' || g_str_has_suffix(target, " (deleted)")) {
+        *errmsg = g_strdup_printf("'%s' is not a usable path", target);
+        return NULL;
+    }
+    return g_steal_pointer(&target);
+}
+
+
+static int
+virOpenHookResolveNew(const char *path,
+                      char **canonical,
+                      char **errmsg)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *dirpath = NULL;
+    int fd;
+
+    if (g_str_equal(base, ".") || g_str_equal(base, "..") ||
+        g_str_equal(base, "/")) {
+        *errmsg = g_strdup_printf("'%s' does not name a file", path);
+        return -EINVAL;
+    }
+    if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int err = errno;
+        *errmsg = g_strdup_printf("cannot open directory '%s': %s",
+                                  dir, g_strerror(err));
+        return -err;
+    }
+    dirpath = virOpenHookResolveFD(fd, errmsg);
+    virOpenHookCloseFD(&fd);
+    if (!dirpath)
+        return -EINVAL;
+
+    if (g_str_equal(dirpath, "/"))
+        *canonical = g_strdup_printf("/%s", base);
+    else
+        *canonical = g_strdup_printf("%s/%s", dirpath, base);
+    return 0;
+}
+
+
+int
+virOpenHookResolve(const char *path,
+                   bool create,
+                   char **canonical,
+                   bool *bound,
+                   struct stat *st,
+                   char **errmsg)
+{
+    int fd;
+
+    *bound = false;
+
+    if ((fd = open(path, O_PATH | O_CLOEXEC)) < 0) {
+        int err = errno;
+
+        if (err == ENOENT && create)
+            return virOpenHookResolveNew(path, canonical, errmsg);
+        *errmsg = g_strdup_printf("cannot open '%s': %s", path, g_strerror(err));
+        return -err;
+    }
+
+    if (fstat(fd, st) < 0) {
+        int err = errno;
+        virOpenHookCloseFD(&fd);
+        *errmsg = g_strdup_printf("cannot stat '%s': %s", path, g_strerror(err));
+        return -err;
+    }
+    if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode)) {
+        virOpenHookCloseFD(&fd);
+        *errmsg = g_strdup_printf("'%s' is not a regular file or block device",
+                                  path);
+        return -EINVAL;
+    }
+
+    *canonical = virOpenHookResolveFD(fd, errmsg);
+    virOpenHookCloseFD(&fd);
+    if (!*canonical)
+        return -EINVAL;
+    *bound = true;
+    return 0;
+}

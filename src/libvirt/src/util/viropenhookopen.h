@@ -85,3 +85,19 @@ virOpenHookSafeOpen(const char *path,
 int
 virOpenHookSafeOpenFinish(int fd,
                           int oflags);
+
+/*
+ * Resolve a trusted path (from the domain XML) to the name the kernel
+ * knows the file by, following symlinks: open it O_PATH, fstat it and
+ * read back /proc/self/fd/N. Only regular files and block devices are
+ * accepted; *@st is their stat and *@bound is set. A missing file is
+ * accepted with @create: its directory is resolved instead and *@bound
+ * stays false. Returns 0, or -errno with *@errmsg set.
+ */
+int
+virOpenHookResolve(const char *path,
+                   bool create,
+                   char **canonical,
+                   bool *bound,
+                   struct stat *st,
+                   char **errmsg);

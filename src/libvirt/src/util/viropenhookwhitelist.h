@@ -25,6 +25,7 @@
 
 #include "viropenhookevent.h"
 #include "viropenhookopen.h"
+#include "viropenhookopener.h"
 
 typedef enum {
     VIR_OPENHOOK_MODE_ENFORCE = 0,
@@ -75,6 +76,17 @@ void virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
                                           void *opaque);
 
 /*
+ * Open files through @opener (a reference is taken; NULL: none) when
+ * root cannot: Add() resolves a path through it when resolving it as
+ * root fails with EACCES or EPERM, and the broker opens an entry
+ * through it when its own open fails so.
+ */
+void virOpenHookWhitelistSetOpener(virOpenHookWhitelist *wl,
+                                   virOpenHookOpener *opener);
+/* A new reference to the opener, or NULL. */
+virOpenHookOpener *virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl);
+
+/*
  * Allow @path. The path is resolved now, following symlinks, because
  * it comes from the trusted domain XML: the entry is keyed by the
  * canonical path and records the file's (dev, ino). When @path differs
@@ -86,6 +98,9 @@ void virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
  * Adding an existing entry takes another reference (it stays until
  * every reference is removed), widens ro to rw if asked, and rebinds
  * the identity to the file now at the path.
+ *
+ * Storage that refuses root (root_squash, FUSE without allow_other) is
+ * resolved through the opener, if there is one.
  *
  * Returns 0, or -errno with *@errmsg (may be NULL) describing why.
  */
