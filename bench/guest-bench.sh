@@ -13,6 +13,9 @@
 #     hook off is the control: it loads virtqemud and QEMU as much, minus
 #     the broker.
 #
+# The daemon logs as a packaged one does (warnings only, audit on);
+# BENCH_LOG=debug uses the E2E suite's debug logging instead.
+#
 # usage: bench/guest-bench.sh [ROUNDS]     (as root; scripts/build.sh first)
 # Results from this machine are in docs/benchmarks.rst.
 
@@ -21,6 +24,7 @@ E2E_SCENARIO=guest-bench
 set +e
 
 ROUNDS=${1:-5}
+export E2E_LOG=${BENCH_LOG:-production}
 D=$E2E_DIR/bench
 NDISKS=8
 DEPTH=10
