@@ -49,6 +49,8 @@ virOpenHookBrokerDenyErrno(virOpenHookReason reason)
     case VIR_OPENHOOK_REASON_SYMLINK:
     case VIR_OPENHOOK_REASON_IDENTITY:
     case VIR_OPENHOOK_REASON_FILE_TYPE:
+    case VIR_OPENHOOK_REASON_ESCAPE:
+    case VIR_OPENHOOK_REASON_HARD_LINK:
     case VIR_OPENHOOK_REASON_REMOVED:
     case VIR_OPENHOOK_REASON_OPEN_FAILED:
     case VIR_OPENHOOK_REASON_SEND_FAILED:
@@ -79,6 +81,7 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
     };
     g_autofree char *raw = NULL;
     g_autofree char *norm = NULL;
+    g_autofree char *beneath = NULL;
     virOpenHookTicket ticket = { 0 };
     virOpenHookReason reason = VIR_OPENHOOK_REASON_NONE;
     virOpenHookReason policy = VIR_OPENHOOK_REASON_NONE;
@@ -106,6 +109,10 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
 
     if (virOpenHookWhitelistLookup(wl, norm, &ticket)) {
         ev.canonical = ticket.canonical;
+        if (ticket.dir) {
+            beneath = g_build_filename(ticket.canonical, ticket.rel, NULL);
+            ev.canonical = beneath;
+        }
         ev.origin = ticket.origin;
         policy = virOpenHookFlagsCheckAccess(oflags, ticket.access, ticket.create);
     } else {
@@ -118,11 +125,38 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
         goto deny;
     }
 
-    /* Open the name libvirt resolved, never the guest's bytes; only a
-     * permissive grant of an unlisted path has no such name. */
-    openpath = ticket.entry ? ticket.canonical : norm;
-    if ((fd = virOpenHookSafeOpen(openpath, oflags, mode, permissive,
-                                  &st, &reason)) < 0) {
+    if (ticket.dir) {
+        /* Beneath the directory libvirt resolved: only the guest's
+         * relative rest, which can neither climb out nor cross a mount,
+         * and only a regular file (created private if need be). */
+        unsigned int openflags = VIR_OPENHOOK_OPEN_BENEATH |
+                                 VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
+                                 VIR_OPENHOOK_OPEN_REGULAR;
+
+        /* A hard link is a policy matter (would-deny in permissive mode,
+         * checked again at the commit); only enforcing needs the race
+         * free check. */
+        if (!permissive)
+            openflags |= VIR_OPENHOOK_OPEN_SINGLE_LINK;
+        fd = virOpenHookSafeOpenAt(ticket.dirfd, ticket.rel, oflags, mode & 0600,
+                                   openflags, &st, &reason);
+        if (fd < 0 && permissive && reason == VIR_OPENHOOK_REASON_ESCAPE) {
+            /* What an unlisted path gets in permissive mode. */
+            if (policy == VIR_OPENHOOK_REASON_NONE)
+                policy = VIR_OPENHOOK_REASON_ESCAPE;
+            fd = virOpenHookSafeOpenAt(AT_FDCWD, norm, oflags, mode & 0600,
+                                       VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
+                                       VIR_OPENHOOK_OPEN_REGULAR,
+                                       &st, &reason);
+        }
+    } else {
+        /* Open the name libvirt resolved, never the guest's bytes; only
+         * a permissive grant of an unlisted path has no such name. */
+        openpath = ticket.entry ? ticket.canonical : norm;
+        fd = virOpenHookSafeOpen(openpath, oflags, mode, permissive,
+                                 &st, &reason);
+    }
+    if (fd < 0) {
         ret = fd;
         goto error;
     }
