@@ -23,6 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static virOpenHookWhitelist *wl;
 static char imgpath[] = "/tmp/openhook-fuzz-XXXXXX";
+static char dirpath[] = "/tmp/openhook-fuzz-dir-XXXXXX";
+static char *dirfile;
 
 
 static void
@@ -30,6 +32,10 @@ fuzzCleanup(void)
 {
     unlink(imgpath);
     unlink("/tmp/openhook-fuzz.img");
+    if (dirfile)
+        unlink(dirfile);
+    rmdir(dirpath);
+    unlink("/tmp/openhook-fuzz.d");
 }
 
 
@@ -43,6 +49,15 @@ fuzzInit(void)
     if (write(fd, "image", 5) != 5)
         abort();
     virOpenHookCloseFD(&fd);
+    /* A read-only directory (so that nothing is ever created in it)
+     * with one file, every lookup of an unlisted path walks its
+     * ancestors through the directory table. */
+    if (!mkdtemp(dirpath))
+        abort();
+    dirfile = g_strdup_printf("%s/a.img", dirpath);
+    if ((fd = open(dirfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+        abort();
+    virOpenHookCloseFD(&fd);
     atexit(fuzzCleanup);
     wl = virOpenHookWhitelistNew("fuzz");
     /* Seeds use this fixed name; make it an alias of the temp file. */
@@ -50,6 +65,11 @@ fuzzInit(void)
     if (symlink(imgpath, "/tmp/openhook-fuzz.img") < 0 ||
         virOpenHookWhitelistAdd(wl, "/tmp/openhook-fuzz.img",
                                 VIR_OPENHOOK_ACCESS_RW, 0, "fuzz", NULL) < 0)
+        abort();
+    unlink("/tmp/openhook-fuzz.d");
+    if (symlink(dirpath, "/tmp/openhook-fuzz.d") < 0 ||
+        virOpenHookWhitelistAddDir(wl, "/tmp/openhook-fuzz.d",
+                                   VIR_OPENHOOK_ACCESS_RO, "fuzz", NULL) < 0)
         abort();
 }
 

@@ -7,6 +7,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMG = b"/tmp/openhook-fuzz.img"
+DIR = b"/tmp/openhook-fuzz.d"
 O_RDONLY, O_RDWR, O_CREAT, O_TRUNC, O_CLOEXEC, O_PATH = 0, 2, 0o100, 0o1000, 0o2000000, 0o10000000
 
 
@@ -62,6 +63,9 @@ broker = {
     "twice-hello": frames(hello(), hello()),
     "pipeline": frames(hello(), *[open_(i, IMG) for i in range(8)]),
     "dotdot": frames(hello(), open_(1, b"/tmp/x/.." + IMG, O_RDWR | O_CREAT)),
+    "dir": frames(hello(), open_(1, DIR + b"/a.img"), open_(2, DIR + b"/a.img", O_RDWR),
+                  open_(3, DIR + b"/new.img", O_RDWR | O_CREAT), open_(4, DIR),
+                  open_(5, DIR + b"2/a.img"), close(1)),
 }
 for kind, seeds in (("proto", proto), ("path", path), ("broker", broker)):
     for name, data in seeds.items():

@@ -432,6 +432,540 @@ testHoarder(Fixture *f,
 }
 
 
+/* Directory grants. @f->dir/g is listed; g/in.img is inside, the
+ * secret outside, g2/x.img beside it. */
+typedef struct {
+    char *d;
+    char *in;
+    struct stat inst;
+    char *sub;
+} DirLayout;
+
+
+static void
+dirLayoutInit(Fixture *f,
+              DirLayout *l,
+              virOpenHookAccess access)
+{
+    g_autofree char *d2 = g_build_filename(f->dir, "g2", NULL);
+    g_autofree char *x = NULL;
+
+    l->d = g_build_filename(f->dir, "g", NULL);
+    l->sub = g_build_filename(l->d, "sub", NULL);
+    g_assert_cmpint(g_mkdir(l->d, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(l->sub, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(d2, 0700), ==, 0);
+    l->in = ohtWriteFile(l->d, "in.img", "inside");
+    x = ohtWriteFile(d2, "x.img", "x");
+    g_assert_cmpint(g_stat(l->in, &l->inst), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, l->d, access, "openhook",
+                                               NULL), ==, 0);
+}
+
+
+static void
+dirLayoutClear(DirLayout *l)
+{
+    g_free(l->d);
+    g_free(l->in);
+    g_free(l->sub);
+}
+
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DirLayout, dirLayoutClear);
+
+
+/* What a granted fd must never be. */
+static void
+assertNotSecret(Fixture *f,
+                int fd)
+{
+    struct stat st;
+    struct stat secst;
+
+    if (fd < 0)
+        return;
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpint(g_stat(f->secret, &secst), ==, 0);
+    g_assert_false(st.st_dev == secst.st_dev && st.st_ino == secst.st_ino);
+}
+
+
+static void
+assertIsInode(int fd,
+              const struct stat *want)
+{
+    struct stat st;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpuint(st.st_dev, ==, want->st_dev);
+    g_assert_cmpuint(st.st_ino, ==, want->st_ino);
+    virOpenHookCloseFD(&fd);
+}
+
+
+/* ".." is removed lexically before the lookup: what climbs out of the
+ * directory is looked up outside it, and is not listed. */
+static void
+testDirDotDot(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *up = NULL;
+    g_autofree char *deep = NULL;
+    g_autofree char *back = NULL;
+    g_autofree char *twice = NULL;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    up = g_strdup_printf("%s/../secret", l.d);
+    deep = g_strdup_printf("%s/sub/../../secret", l.d);
+    back = g_strdup_printf("%s/../g/in.img", l.d);
+    twice = g_strdup_printf("%s/sub/..//./in.img", l.d);
+
+    g_assert_cmpint(brokerOpen(f, up, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, deep, O_RDWR), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 2);
+    assertIsInode(brokerOpen(f, back, O_RDONLY), &l.inst);
+    assertIsInode(brokerOpen(f, twice, O_RDONLY), &l.inst);
+}
+
+
+/* Symlinks inside the directory: followed while they stay beneath it,
+ * refused (reason escape) as soon as they lead out, absolute or
+ * relative, to a file or through the parent directory. */
+static void
+testDirSymlinks(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *abs = NULL;
+    g_autofree char *rel = NULL;
+    g_autofree char *parent = NULL;
+    g_autofree char *viaParent = NULL;
+    g_autofree char *deep = NULL;
+    g_autofree char *absIn = NULL;
+    g_autofree char *inside = NULL;
+    g_autofree char *subdirLink = NULL;
+    g_autofree char *viaSubdirLink = NULL;
+    g_autofree char *dangling = NULL;
+    g_autofree char *created = NULL;
+    const int modes[] = { O_RDONLY, O_RDWR, O_RDWR | O_CREAT, O_WRONLY | O_TRUNC };
+    size_t i;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    abs = g_build_filename(l.d, "abs.img", NULL);
+    rel = g_build_filename(l.d, "rel.img", NULL);
+    parent = g_build_filename(l.d, "up", NULL);
+    viaParent = g_build_filename(parent, "secret", NULL);
+    deep = g_build_filename(l.sub, "deep.img", NULL);
+    absIn = g_build_filename(l.d, "abs-in.img", NULL);
+    inside = g_build_filename(l.sub, "inside.img", NULL);
+    subdirLink = g_build_filename(l.d, "sublink", NULL);
+    viaSubdirLink = g_build_filename(subdirLink, "inside.img", NULL);
+    dangling = g_build_filename(l.d, "dangling.img", NULL);
+    created = g_build_filename(f->dir, "created.img", NULL);
+
+    g_assert_cmpint(symlink(f->secret, abs), ==, 0);
+    g_assert_cmpint(symlink("../secret", rel), ==, 0);
+    g_assert_cmpint(symlink("..", parent), ==, 0);
+    g_assert_cmpint(symlink("../../secret", deep), ==, 0);
+    g_assert_cmpint(symlink(l.in, absIn), ==, 0);
+    g_assert_cmpint(symlink("../in.img", inside), ==, 0);
+    g_assert_cmpint(symlink("sub", subdirLink), ==, 0);
+    g_assert_cmpint(symlink("../created.img", dangling), ==, 0);
+
+    for (i = 0; i < G_N_ELEMENTS(modes); i++) {
+        g_assert_cmpint(brokerOpen(f, abs, modes[i]), ==, -EACCES);
+        g_assert_cmpint(brokerOpen(f, rel, modes[i]), ==, -EACCES);
+        g_assert_cmpint(brokerOpen(f, viaParent, modes[i]), ==, -EACCES);
+        g_assert_cmpint(brokerOpen(f, deep, modes[i]), ==, -EACCES);
+        /* absolute symlinks are refused even when they point inside */
+        g_assert_cmpint(brokerOpen(f, absIn, modes[i]), ==, -EACCES);
+    }
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==,
+                     5 * G_N_ELEMENTS(modes));
+
+    /* A dangling symlink out of the directory creates nothing. */
+    g_assert_cmpint(brokerOpen(f, dangling, O_RDWR | O_CREAT), ==, -EACCES);
+    g_assert_cmpint(g_access(created, F_OK), !=, 0);
+
+    /* The secret is untouched. */
+    {
+        g_autofree char *content = NULL;
+
+        g_assert_true(g_file_get_contents(f->secret, &content, NULL, NULL));
+        g_assert_cmpstr(content, ==, "s3cret");
+    }
+
+    /* Relative symlinks that stay beneath are followed. */
+    assertIsInode(brokerOpen(f, inside, O_RDONLY), &l.inst);
+    assertIsInode(brokerOpen(f, viaSubdirLink, O_RDWR), &l.inst);
+    /* ...but not with O_NOFOLLOW on the last one */
+    g_assert_cmpint(brokerOpen(f, inside, O_RDONLY | O_NOFOLLOW), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_SYMLINK), ==, 1);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_GRANT), ==, 2);
+}
+
+
+/* The hard link RESOLVE_BENEATH cannot see: a link of an outside file
+ * planted in the directory. Never granted, never truncated. */
+static void
+testDirHardLinks(Fixture *f,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *planted = NULL;
+    g_autofree char *twin = NULL;
+    g_autofree char *content = NULL;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    planted = g_build_filename(l.sub, "planted.img", NULL);
+    twin = g_build_filename(l.d, "twin.img", NULL);
+    g_assert_cmpint(link(f->secret, planted), ==, 0);
+
+    g_assert_cmpint(brokerOpen(f, planted, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, planted, O_RDWR), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, planted, O_RDWR | O_CREAT), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, planted, O_WRONLY | O_TRUNC), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, planted, O_RDWR | O_APPEND), ==, -EACCES);
+    g_assert_true(g_file_get_contents(f->secret, &content, NULL, NULL));
+    g_assert_cmpstr(content, ==, "s3cret");
+
+    /* A second name inside the directory makes both names unusable:
+     * a link count above one says nothing about where the other is. */
+    g_assert_cmpint(link(l.in, twin), ==, 0);
+    g_assert_cmpint(brokerOpen(f, twin, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, l.in, O_RDONLY), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_HARD_LINK), ==, 7);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_GRANT), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+}
+
+
+/* The grant is anchored to the directory libvirt resolved: renaming it
+ * and putting a symlink (or another directory) at its name, or doing
+ * the same to a parent, does not move the grant. */
+static void
+testDirReplaced(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *moved = NULL;
+    g_autofree char *asked = NULL;
+    g_autofree char *top = NULL;
+    g_autofree char *decoy = NULL;
+    g_autofree char *parentDir = NULL;
+    g_autofree char *parentMoved = NULL;
+    g_autofree char *evil = NULL;
+    int fd;
+
+    top = ohtTmpNew();
+    parentDir = g_build_filename(top, "p", NULL);
+    g_assert_cmpint(g_mkdir(parentDir, 0700), ==, 0);
+    /* l.d = top/p/g */
+    l.d = g_build_filename(parentDir, "g", NULL);
+    l.sub = g_build_filename(l.d, "sub", NULL);
+    g_assert_cmpint(g_mkdir(l.d, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(l.sub, 0700), ==, 0);
+    l.in = ohtWriteFile(l.d, "in.img", "inside");
+    g_assert_cmpint(g_stat(l.in, &l.inst), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, l.d, VIR_OPENHOOK_ACCESS_RW,
+                                               NULL, NULL), ==, 0);
+
+    /* the directory renamed, a symlink to the secret's directory in
+     * its place */
+    moved = g_build_filename(parentDir, "g.moved", NULL);
+    g_assert_cmpint(g_rename(l.d, moved), ==, 0);
+    g_assert_cmpint(symlink(f->dir, l.d), ==, 0);
+    asked = g_build_filename(l.d, "secret", NULL);
+    fd = brokerOpen(f, asked, O_RDONLY);
+    assertNotSecret(f, fd);
+    g_assert_cmpint(fd, ==, -ENOENT);
+    /* creating it creates it in the allowed directory */
+    fd = brokerOpen(f, asked, O_RDWR | O_CREAT | O_EXCL);
+    g_assert_cmpint(fd, >=, 0);
+    assertNotSecret(f, fd);
+    virOpenHookCloseFD(&fd);
+    {
+        g_autofree char *made = g_build_filename(moved, "secret", NULL);
+
+        g_assert_cmpint(g_unlink(made), ==, 0);
+    }
+    /* the name still leads to the directory that was allowed */
+    assertIsInode(brokerOpen(f, l.in, O_RDONLY), &l.inst);
+
+    /* another directory with a "secret" in it at the name */
+    g_assert_cmpint(g_unlink(l.d), ==, 0);
+    g_assert_cmpint(g_mkdir(l.d, 0700), ==, 0);
+    decoy = ohtWriteFile(l.d, "secret", "decoy");
+    g_assert_cmpint(brokerOpen(f, asked, O_RDONLY), ==, -ENOENT);
+    g_assert_cmpint(g_unlink(decoy), ==, 0);
+    g_assert_cmpint(g_rmdir(l.d), ==, 0);
+
+    /* a parent replaced by a symlink to a tree with the same names */
+    g_assert_cmpint(g_rename(moved, l.d), ==, 0);
+    parentMoved = g_build_filename(top, "p.moved", NULL);
+    g_assert_cmpint(g_rename(parentDir, parentMoved), ==, 0);
+    evil = g_build_filename(top, "evil", NULL);
+    g_assert_cmpint(g_mkdir(evil, 0700), ==, 0);
+    {
+        g_autofree char *eg = g_build_filename(evil, "g", NULL);
+
+        g_assert_cmpint(symlink(f->dir, eg), ==, 0);
+    }
+    g_assert_cmpint(symlink(evil, parentDir), ==, 0);
+    fd = brokerOpen(f, asked, O_RDONLY);
+    assertNotSecret(f, fd);
+    g_assert_cmpint(fd, <, 0);
+    assertIsInode(brokerOpen(f, l.in, O_RDWR), &l.inst);
+
+    ohtTmpFree(g_steal_pointer(&top));
+}
+
+
+/* /a/dir does not hold /a/dir2/x, nor /a/dirx, nor /a/dir itself. */
+static void
+testDirPrefix(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *sibling = NULL;
+    g_autofree char *glued = NULL;
+    g_autofree char *glued2 = NULL;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    sibling = g_build_filename(f->dir, "g2", "x.img", NULL);
+    glued = g_strdup_printf("%s2", l.d);
+    glued2 = g_strdup_printf("%s.img", l.d);
+    g_free(ohtWriteFile(f->dir, "g.img", "g"));
+
+    g_assert_cmpint(brokerOpen(f, sibling, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, glued, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, glued2, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, l.d, O_RDONLY), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 4);
+}
+
+
+/* Magic links are never followed beneath a directory, in any mode. */
+static void
+testDirMagicLinks(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    int secretfd = open(f->secret, O_RDONLY | O_CLOEXEC);
+    g_autofree char *fdpath = g_strdup_printf("/proc/self/fd/%d", secretfd);
+    g_autofree char *rootpath = g_strdup_printf("/proc/self/root%s", f->secret);
+    g_autofree char *m1 = NULL;
+    g_autofree char *m2 = NULL;
+    g_autofree char *m3 = NULL;
+    g_autofree char *rel = NULL;
+    size_t depth;
+    size_t i;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    m1 = g_build_filename(l.d, "fd.img", NULL);
+    m2 = g_build_filename(l.d, "root.img", NULL);
+    m3 = g_build_filename(l.d, "relproc.img", NULL);
+    g_assert_cmpint(symlink(fdpath, m1), ==, 0);
+    g_assert_cmpint(symlink(rootpath, m2), ==, 0);
+    /* a relative one climbing to /proc: "../" as often as needed */
+    for (depth = 0, i = 0; l.d[i]; i++)
+        depth += l.d[i] == '/';
+    rel = g_strnfill(depth * 3, '.');
+    for (i = 0; i < depth; i++)
+        rel[i * 3 + 2] = '/';
+    {
+        g_autofree char *target = g_strdup_printf("%sproc/self/fd/%d", rel, secretfd);
+
+        g_assert_cmpint(symlink(target, m3), ==, 0);
+    }
+
+    g_assert_cmpint(brokerOpen(f, m1, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, m2, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, m3, O_RDONLY), ==, -EACCES);
+
+    virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_PERMISSIVE);
+    g_assert_cmpint(brokerOpen(f, m1, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, m2, O_RDONLY), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, m3, O_RDONLY), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_GRANT), ==, 0);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 0);
+    virOpenHookCloseFD(&secretfd);
+}
+
+
+/* FIFOs, sockets, devices and directories beneath a directory are never
+ * handed out, and none of them blocks the broker. */
+static void
+testDirSpecialFiles(Fixture *f,
+                    gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *fifo = NULL;
+    g_autofree char *sockpath = NULL;
+    g_autofree char *chr = NULL;
+    g_autofree char *blk = NULL;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const char *targets[6];
+    size_t n = 0;
+    size_t i;
+    int mode;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    fifo = g_build_filename(l.d, "fifo", NULL);
+    sockpath = g_build_filename(l.d, "sock", NULL);
+    chr = g_build_filename(l.d, "null", NULL);
+    blk = g_build_filename(l.d, "loop", NULL);
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_strlcpy(addr.sun_path, sockpath, sizeof(addr.sun_path));
+    g_assert_cmpint(bind(s, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    targets[n++] = fifo;
+    targets[n++] = sockpath;
+    targets[n++] = l.sub;
+    if (mknod(chr, S_IFCHR | 0600, makedev(1, 3)) == 0)
+        targets[n++] = chr;
+    /* a block device: refused beneath a directory, even if it could
+     * be listed by name (7, 0 is loop0; never opened for real) */
+    if (mknod(blk, S_IFBLK | 0600, makedev(7, 0)) == 0)
+        targets[n++] = blk;
+
+    for (mode = 0; mode < 2; mode++) {
+        virOpenHookWhitelistSetMode(f->wl, mode ? VIR_OPENHOOK_MODE_PERMISSIVE :
+                                                  VIR_OPENHOOK_MODE_ENFORCE);
+        for (i = 0; i < n; i++) {
+            g_assert_cmpint(brokerOpen(f, targets[i], O_RDONLY), <, 0);
+            g_assert_cmpint(brokerOpen(f, targets[i], O_RDWR), <, 0);
+            g_assert_cmpint(brokerOpen(f, targets[i], O_RDWR | O_CREAT), <, 0);
+        }
+    }
+    if (g_test_verbose())
+        g_printerr("# %zu special files tried\n", n);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN, VIR_OPENHOOK_DECISION_GRANT), ==, 0);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 0);
+    virOpenHookCloseFD(&s);
+}
+
+
+/* A mount inside the directory is not part of the grant
+ * (RESOLVE_NO_XDEV). Root only; skipped if mounting is not allowed. */
+static void
+testDirMount(Fixture *f,
+             gconstpointer data G_GNUC_UNUSED)
+{
+    g_auto(DirLayout) l = { 0 };
+    g_autofree char *mnt = NULL;
+    g_autofree char *asked = NULL;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    mnt = g_build_filename(l.d, "mnt", NULL);
+    asked = g_build_filename(mnt, "secret", NULL);
+    g_assert_cmpint(g_mkdir(mnt, 0700), ==, 0);
+    if (mount(f->dir, mnt, NULL, MS_BIND, NULL) < 0) {
+        g_test_skip("bind mount not permitted here");
+        return;
+    }
+    g_assert_cmpint(brokerOpen(f, asked, O_RDONLY), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==, 1);
+    g_assert_cmpint(umount2(mnt, MNT_DETACH), ==, 0);
+}
+
+
+typedef struct {
+    Fixture *f;
+    DirLayout *l;
+    char *target;
+    volatile gint stop;
+    unsigned long swaps;
+} DirRaceData;
+
+
+/* Cycle a name in the directory through: a file of its own, a symlink
+ * out, a symlink to the parent's secret through "..", and a symlink to
+ * the inside file. RESOLVE_BENEATH decides each open atomically, so the
+ * secret must never come out. (Hard links are not in the cycle: a link
+ * count can only be observed, not locked; see dir-hard-links and
+ * design.rst.) */
+static gpointer
+dirRaceThread(gpointer opaque)
+{
+    DirRaceData *rd = opaque;
+    g_autofree char *tmp = g_build_filename(rd->l->d, "tmp", NULL);
+
+    while (!g_atomic_int_get(&rd->stop)) {
+        g_unlink(tmp);
+        switch (rd->swaps++ % 4) {
+        case 0: {
+            int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+            g_assert_cmpint(fd, >=, 0);
+            virOpenHookCloseFD(&fd);
+            break;
+        }
+        case 1:
+            g_assert_cmpint(symlink(rd->f->secret, tmp), ==, 0);
+            break;
+        case 2:
+            g_assert_cmpint(symlink("../secret", tmp), ==, 0);
+            break;
+        case 3:
+            g_assert_cmpint(symlink("in.img", tmp), ==, 0);
+            break;
+        }
+        g_assert_cmpint(g_rename(tmp, rd->target), ==, 0);
+    }
+    return NULL;
+}
+
+
+static void
+testDirRace(Fixture *f,
+            gconstpointer data G_GNUC_UNUSED)
+{
+    const char *env = g_getenv("OPENHOOK_RACE_ITERATIONS");
+    unsigned long iterations = env ? g_ascii_strtoull(env, NULL, 10) / 2 : 50000;
+    g_auto(DirLayout) l = { 0 };
+    DirRaceData rd = { .f = f, .l = &l };
+    unsigned long granted = 0;
+    unsigned long i;
+    GThread *th;
+
+    dirLayoutInit(f, &l, VIR_OPENHOOK_ACCESS_RW);
+    rd.target = g_build_filename(l.d, "x.img", NULL);
+    virOpenHookWhitelistSetEventCallback(f->wl, NULL, NULL);
+    th = g_thread_new("dir-race", dirRaceThread, &rd);
+    for (i = 0; i < iterations; i++) {
+        uint64_t handle;
+        int fd = virOpenHookBrokerOpen(f->wl, rd.target, strlen(rd.target),
+                                       i % 2 ? O_RDWR : O_RDONLY, 0, &handle);
+
+        if (fd < 0)
+            continue;
+        granted++;
+        assertNotSecret(f, fd);
+        virOpenHookCloseFD(&fd);
+        virOpenHookWhitelistRelease(f->wl, handle, 0);
+    }
+    g_atomic_int_set(&rd.stop, 1);
+    g_thread_join(th);
+    g_free(rd.target);
+
+    if (g_test_verbose())
+        g_printerr("# %lu iterations, %lu swaps, %lu granted\n",
+                   iterations, rd.swaps, granted);
+    g_assert_cmpuint(granted, >, 0);
+    g_assert_cmpuint(granted, <, iterations);
+    g_assert_cmpuint(rd.swaps, >, 1000);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -449,5 +983,14 @@ main(int argc,
     ADD("symlink-race", testSymlinkRace);
     ADD("fd-exhaustion", testFdExhaustion);
     ADD("hoarder", testHoarder);
+    ADD("dir-dotdot", testDirDotDot);
+    ADD("dir-symlinks", testDirSymlinks);
+    ADD("dir-hard-links", testDirHardLinks);
+    ADD("dir-replaced", testDirReplaced);
+    ADD("dir-prefix", testDirPrefix);
+    ADD("dir-magic-links", testDirMagicLinks);
+    ADD("dir-special-files", testDirSpecialFiles);
+    ADD("dir-mount", testDirMount);
+    ADD("dir-race", testDirRace);
     return g_test_run();
 }

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
 
 #include "viropenhookproto.h"
 #include "openhook-testutil.h"
@@ -484,6 +486,75 @@ testNestedLoop(void)
 }
 
 
+/* A directory grant over the socket: the fd of a file beneath it, the
+ * CLOSE counted against the directory, which drains after removal; a
+ * symlink out of it and the directory itself are refused. */
+static void
+testDirOverSocket(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = g_build_filename(f->dir, "d", NULL);
+    g_autofree char *in = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *made = NULL;
+    virOpenHookMsgOpenReply reply;
+    virOpenHookMsgClose cl;
+    char buf[8] = { 0 };
+    struct stat st;
+    int fd;
+
+    g_assert_cmpint(g_mkdir(d, 0700), ==, 0);
+    in = ohtWriteFile(d, "in.img", "inside");
+    out = g_build_filename(d, "out.img", NULL);
+    made = g_build_filename(d, "made.img", NULL);
+    g_assert_cmpint(symlink(f->img, out), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RW,
+                                               "openhook", NULL), ==, 0);
+
+    ohtRawHello(f->sock);
+    sendOpen(f, 1, in, O_RDWR);
+    fd = recvOpen(f, &reply);
+    g_assert_cmpint(reply.status, ==, 0);
+    g_assert_cmpint(pread(fd, buf, 6, 0), ==, 6);
+    g_assert_cmpstr(buf, ==, "inside");
+    g_assert_cmpint(fcntl(fd, F_GETFL) & O_ACCMODE, ==, O_RDWR);
+    virOpenHookCloseFD(&fd);
+
+    sendOpen(f, 2, out, O_RDONLY);
+    g_assert_cmpint(recvOpen(f, &reply), ==, -1);
+    g_assert_cmpint(reply.status, ==, -EACCES);
+    sendOpen(f, 3, d, O_RDONLY);
+    g_assert_cmpint(recvOpen(f, &reply), ==, -1);
+    g_assert_cmpint(reply.status, ==, -EACCES);
+
+    /* mode 0 from sendOpen: created private, owned by the broker */
+    sendOpen(f, 4, made, O_RDWR | O_CREAT | O_EXCL);
+    fd = recvOpen(f, &reply);
+    g_assert_cmpint(reply.status, ==, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 07777, ==, 0);
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 2);
+
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    sendOpen(f, 5, in, O_RDONLY);
+    g_assert_cmpint(recvOpen(f, &reply), ==, -1);
+    g_assert_cmpint(reply.status, ==, -EACCES);
+
+    virOpenHookProtoEncodeClose(&cl, 1);
+    ohtSendRaw(f->sock, &cl, sizeof(cl), -1);
+    virOpenHookProtoEncodeClose(&cl, 2);
+    ohtSendRaw(f->sock, &cl, sizeof(cl), -1);
+    /* replies are in order: once this one is here, the closes are done */
+    sendOpen(f, 6, f->img, O_RDONLY);
+    fd = recvOpen(f, &reply);
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 2);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -503,6 +574,7 @@ main(int argc,
     ADD("fds-to-broker", testFdsToBroker);
     ADD("disconnect-mid-request", testDisconnectMidRequest);
     ADD("peer-closed-no-decision", testPeerClosedNoDecision);
+    ADD("dir-over-socket", testDirOverSocket);
     g_test_add("/broker/backpressure", Fixture, GUINT_TO_POINTER(4),
                fixtureSetup, testBackpressure, fixtureTeardown);
     g_test_add_func("/broker/event-mask", testEventMask);

@@ -482,6 +482,413 @@ testGetAll(Fixture *f,
 }
 
 
+/* Directories: a fixture-independent layout under f->dir:
+ *   d/a.img "hello", d/sub/b.img "sub", d2/x.img "x" */
+static char *
+dirLayout(Fixture *f)
+{
+    g_autofree char *d = g_build_filename(f->dir, "d", NULL);
+    g_autofree char *sub = g_build_filename(d, "sub", NULL);
+    g_autofree char *d2 = g_build_filename(f->dir, "d2", NULL);
+    g_autofree char *a = NULL;
+    g_autofree char *b = NULL;
+    g_autofree char *x = NULL;
+
+    g_assert_cmpint(g_mkdir(d, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(d2, 0700), ==, 0);
+    a = ohtWriteFile(d, "a.img", "hello");
+    b = ohtWriteFile(sub, "b.img", "sub");
+    x = ohtWriteFile(d2, "x.img", "x");
+    return g_steal_pointer(&d);
+}
+
+
+static void
+testDirBasic(Fixture *f,
+             gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *b = g_build_filename(d, "sub", "b.img", NULL);
+    g_autofree char *sub = g_build_filename(d, "sub", NULL);
+    g_autofree char *x = g_build_filename(f->dir, "d2", "x.img", NULL);
+    g_autofree char *dx = g_strdup_printf("%sx/a.img", d);
+    g_autofree char *canonline = NULL;
+    g_autofree char *missing = NULL;
+    virOpenHookEntryInfo *infos = NULL;
+    virOpenHookEntryInfo info;
+    uint64_t handle;
+    char buf[8] = { 0 };
+    size_t n;
+    int fd;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               "openhook", NULL), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, d, &info), ==, 0);
+    g_assert_true(info.dir);
+    g_assert_cmpstr(info.canonical, ==, d);
+    g_assert_cmpuint(info.users, ==, 1);
+    virOpenHookEntryInfoClear(&info);
+    /* GetInfo is by exact name, not by prefix */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, a, &info), ==, -ENOENT);
+
+    fd = brokerOpen(f, a, O_RDONLY, &handle);
+    g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), ==, 5);
+    g_assert_cmpstr(buf, ==, "hello");
+    g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, 0);
+
+    /* held fds are counted on the directory's entry */
+    n = virOpenHookWhitelistGetAll(f->wl, &infos);
+    g_assert_cmpuint(n, ==, 1);
+    g_assert_true(infos[0].dir);
+    g_assert_cmpstr(infos[0].canonical, ==, d);
+    g_assert_cmpstr(infos[0].origin, ==, "openhook");
+    g_assert_cmpuint(infos[0].nheld, ==, 1);
+    virOpenHookEntryInfoListFree(infos, n);
+    closeGrant(f, fd, handle);
+
+    fd = brokerOpen(f, b, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+
+    /* The event names the file beneath the directory. */
+    canonline = g_strdup_printf("canonical=\"%s\"", b);
+    g_assert_true(ohtEventsContain(f->ev, canonline));
+
+    /* Neither the directory itself nor a subdirectory is a file, and a
+     * sibling whose name starts with the directory's is not beneath. */
+    g_assert_cmpint(brokerOpen(f, d, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, sub, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, x, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, dx, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, f->img, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 4);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 1);
+
+    /* A missing file beneath is the kernel's answer. */
+    missing = g_build_filename(d, "missing.img", NULL);
+    g_assert_cmpint(brokerOpen(f, missing, O_RDONLY, NULL), ==, -ENOENT);
+}
+
+
+/* The deepest listed directory decides; "/" works as a directory too. */
+static void
+testDirNested(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *sub = g_build_filename(d, "sub", NULL);
+    g_autofree char *b = g_build_filename(sub, "b.img", NULL);
+    g_autofree char *passwd = NULL;
+    uint64_t handle;
+    int fd;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
+                                               NULL, NULL), ==, 0);
+    fd = brokerOpen(f, b, O_RDWR, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
+    fd = brokerOpen(f, a, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, "/", VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    passwd = g_strdup("/etc/passwd");
+    fd = brokerOpen(f, passwd, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(brokerOpen(f, "/", O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, b, O_RDWR | O_APPEND, &handle), >=, 0);
+    g_assert_cmpint(virOpenHookWhitelistRelease(f->wl, handle, 0), ==, 0);
+}
+
+
+/* A directory allowed by a symlink's name: both names lead to it. */
+static void
+testDirAlias(Fixture *f,
+             gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *link = g_build_filename(f->dir, "dlink", NULL);
+    g_autofree char *viaLink = g_build_filename(link, "a.img", NULL);
+    g_autofree char *viaReal = g_build_filename(d, "a.img", NULL);
+    virOpenHookEntryInfo info;
+    uint64_t handle;
+    int fd;
+
+    g_assert_cmpint(symlink("d", link), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, link, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, link, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, d);
+    virOpenHookEntryInfoClear(&info);
+    fd = brokerOpen(f, viaLink, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, viaReal, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+
+    /* the second name is a second reference */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, link), ==, 0);
+    fd = brokerOpen(f, viaReal, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(brokerOpen(f, viaReal, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, viaLink, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+}
+
+
+/* Removal stops granting at once; DRAINED comes with the last fd of any
+ * file beneath it, or with ReleaseAll. */
+static void
+testDirRefcountAndDrain(Fixture *f,
+                        gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *b = g_build_filename(d, "sub", "b.img", NULL);
+    uint64_t ha;
+    uint64_t hb;
+    int fda;
+    int fdb;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RW,
+                                               NULL, NULL), ==, 0);
+    fda = brokerOpen(f, a, O_RDWR, &ha);
+    g_assert_cmpint(fda, >=, 0);
+    fdb = brokerOpen(f, b, O_RDONLY, &hb);
+    g_assert_cmpint(fdb, >=, 0);
+
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, -ENOENT);
+    g_assert_cmpint(brokerOpen(f, a, O_RDONLY, NULL), ==, -EACCES);
+
+    closeGrant(f, fda, ha);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 0);
+    closeGrant(f, fdb, hb);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
+    g_assert_true(ohtEventsContain(f->ev, "event=drained"));
+
+    /* A guest that never closes: ReleaseAll drains. */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    fda = brokerOpen(f, a, O_RDONLY, &ha);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    virOpenHookCloseFD(&fda);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
+    virOpenHookWhitelistReleaseAll(f->wl);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 2);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+
+    /* Removing one with nothing held drains at once. */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 3);
+}
+
+
+/* ro directories never create, truncate or write; rw ones create
+ * private files, keep O_EXCL, and truncate only after the checks. */
+static void
+testDirCreate(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *sub = g_build_filename(d, "sub", NULL);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *newro = g_build_filename(d, "new.img", NULL);
+    g_autofree char *newrw = g_build_filename(sub, "new.img", NULL);
+    g_autofree char *nodir = g_build_filename(sub, "nodir", "new.img", NULL);
+    g_autofree char *b = g_build_filename(sub, "b.img", NULL);
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, newro, O_RDONLY | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
+    g_assert_cmpint(g_access(newro, F_OK), !=, 0);
+    g_assert_cmpint(brokerOpen(f, a, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, a, O_RDONLY | O_TRUNC, NULL), ==, -EINVAL);
+    g_assert_cmpint(g_stat(a, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 5);
+    /* write access is checked first */
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NO_CREATE), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 4);
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
+                                               NULL, NULL), ==, 0);
+    fd = virOpenHookBrokerOpen(f->wl, newrw, strlen(newrw),
+                               O_RDWR | O_CREAT | O_EXCL, 0777, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_true(S_ISREG(st.st_mode));
+    /* never more than 0600, whatever the guest asks */
+    g_assert_cmpint(st.st_mode & 0077, ==, 0);
+    g_assert_cmpint(st.st_mode & 0111, ==, 0);
+    g_assert_cmpint(write(fd, "data", 4), ==, 4);
+    closeGrant(f, fd, handle);
+
+    g_assert_cmpint(brokerOpen(f, newrw, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
+    fd = brokerOpen(f, newrw, O_RDWR | O_CREAT, &handle);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 4);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, b, O_WRONLY | O_TRUNC, &handle);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 0);
+    closeGrant(f, fd, handle);
+
+    /* no directories are made on the way */
+    g_assert_cmpint(brokerOpen(f, nodir, O_RDWR | O_CREAT, NULL), ==, -ENOENT);
+}
+
+
+/* A file listed by name wins over the directory it is in, whichever
+ * is wider, and keeps its rights under another name in the directory. */
+static void
+testDirExactWins(Fixture *f,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *sub = g_build_filename(d, "sub", NULL);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *b = g_build_filename(sub, "b.img", NULL);
+    g_autofree char *c = ohtWriteFile(sub, "c.img", "c");
+    g_autofree char *blink = g_build_filename(sub, "b-link.img", NULL);
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    /* rw file in a ro directory */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, a, VIR_OPENHOOK_ACCESS_RW, 0,
+                                            "vda", NULL), ==, 0);
+    fd = brokerOpen(f, a, O_RDWR, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_true(ohtEventsContain(f->ev, "origin=\"vda\""));
+    g_assert_cmpint(brokerOpen(f, b, O_RDWR, NULL), ==, -EACCES);
+
+    /* ro file in a rw directory, also through a symlink beside it */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, b, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda[1]", NULL), ==, 0);
+    g_assert_cmpint(symlink("b.img", blink), ==, 0);
+    g_assert_cmpint(brokerOpen(f, b, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, blink, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, blink, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, blink, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    fd = brokerOpen(f, blink, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, c, O_RDWR, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 5);
+    /* b.img was never truncated */
+    g_assert_cmpint(g_stat(b, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, 3);
+}
+
+
+static void
+testDirAddRejects(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *moved = g_build_filename(f->dir, "moved", NULL);
+    g_autofree char *missing = g_build_filename(f->dir, "missing", NULL);
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, &err), ==, -ENOTDIR);
+    g_assert_nonnull(err);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, missing, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, &err), ==, -ENOENT);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, "relative", VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_LAST,
+                                               NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+
+    /* A file entry is not a directory entry and vice versa. */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, d, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+
+    /* Another directory at the listed name: the anchor stays, the
+     * second Add fails. */
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(g_rename(d, moved), ==, 0);
+    g_assert_cmpint(g_mkdir(d, 0700), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, &err), ==, -EBUSY);
+    g_assert_nonnull(err);
+}
+
+
+/* Permissive mode: policy denials beneath a directory become
+ * would-deny grants, the file type rule and magic links do not. */
+static void
+testDirPermissive(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *d = dirLayout(f);
+    g_autofree char *a = g_build_filename(d, "a.img", NULL);
+    g_autofree char *out = g_build_filename(d, "out.img", NULL);
+    g_autofree char *hl = g_build_filename(d, "hl.img", NULL);
+    g_autofree char *fifo = g_build_filename(d, "fifo", NULL);
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_PERMISSIVE);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(symlink(f->img, out), ==, 0);
+    g_assert_cmpint(link(f->img, hl), ==, 0);
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+
+    fd = brokerOpen(f, a, O_RDWR, &handle);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, out, O_RDONLY, &handle);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, hl, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 3);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_HARD_LINK), ==, 1);
+
+    g_assert_cmpint(brokerOpen(f, fifo, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, d, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 2);
+    g_assert_cmpint(brokerOpen(f, a, O_PATH, NULL), ==, -EINVAL);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -502,5 +909,13 @@ main(int argc,
     ADD("permissive", testPermissive);
     ADD("add-rejects", testAddRejects);
     ADD("get-all", testGetAll);
+    ADD("dir-basic", testDirBasic);
+    ADD("dir-nested", testDirNested);
+    ADD("dir-alias", testDirAlias);
+    ADD("dir-refcount-drain", testDirRefcountAndDrain);
+    ADD("dir-create", testDirCreate);
+    ADD("dir-exact-wins", testDirExactWins);
+    ADD("dir-add-rejects", testDirAddRejects);
+    ADD("dir-permissive", testDirPermissive);
     return g_test_run();
 }

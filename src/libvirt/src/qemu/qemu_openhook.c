@@ -711,6 +711,34 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
 }
 
 
+static int
+qemuOpenHookAllowDir(qemuOpenHook *hook,
+                     const char *path,
+                     virOpenHookAccess access)
+{
+    g_autofree char *errmsg = NULL;
+    int rc;
+
+    if ((rc = virOpenHookWhitelistAddDir(hook->wl, path, access,
+                                         "openhook", &errmsg)) < 0) {
+        if (hook->restoring) {
+            VIR_WARN("open hook of domain '%s': cannot allow directory '%s' "
+                     "again, QEMU will be denied its files: %s",
+                     hook->vmname, path, NULLSTR(errmsg));
+            return 0;
+        }
+        virReportSystemError(-rc,
+                             _("cannot let domain '%s' open files in '%s': %s"),
+                             hook->vmname, path, NULLSTR(errmsg));
+        return -1;
+    }
+
+    VIR_DEBUG("open hook of domain '%s': allowed directory '%s' (%s)",
+              hook->vmname, path, virOpenHookAccessToString(access));
+    return 0;
+}
+
+
 /**
  * qemuOpenHookAllowDef:
  * @hook: the domain's open hook
@@ -719,8 +747,8 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
  *
  * Fill the whitelist with every file the domain uses: each disk's whole
  * backing chain (cdroms and floppies included), the firmware and its
- * NVRAM, kernel, initrd and DTB, and the files the domain XML lists in
- * <openhook>.
+ * NVRAM, kernel, initrd and DTB, and the files and directories the
+ * domain XML lists in <openhook>.
  */
 int
 qemuOpenHookAllowDef(qemuOpenHook *hook,
@@ -775,6 +803,16 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
                                       VIR_OPENHOOK_ACCESS_RW :
                                       VIR_OPENHOOK_ACCESS_RO,
                                       0, "openhook") < 0)
+                return -1;
+        }
+
+        for (i = 0; i < def->openhook->ndirs; i++) {
+            virDomainOpenHookFileDef *dir = &def->openhook->dirs[i];
+
+            if (qemuOpenHookAllowDir(hook, dir->path,
+                                     dir->access == VIR_DOMAIN_OPEN_HOOK_ACCESS_RW ?
+                                     VIR_OPENHOOK_ACCESS_RW :
+                                     VIR_OPENHOOK_ACCESS_RO) < 0)
                 return -1;
         }
     }
@@ -924,6 +962,7 @@ qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
         virDomainOpenHookEntryDef *entry = &def->openhook->entries[i];
 
         entry->path = g_steal_pointer(&infos[i].canonical);
+        entry->dir = infos[i].dir;
         entry->origin = g_steal_pointer(&infos[i].origin);
         entry->access = infos[i].access == VIR_OPENHOOK_ACCESS_RW ?
             VIR_DOMAIN_OPEN_HOOK_ACCESS_RW : VIR_DOMAIN_OPEN_HOOK_ACCESS_RO;

@@ -46,6 +46,8 @@ static const char *const virOpenHookReasonNames[] = {
     "symlink",
     "identity",
     "file-type",
+    "escape",
+    "hard-link",
     "fd-limit",
     "removed",
     "open-failed",

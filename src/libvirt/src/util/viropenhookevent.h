@@ -49,6 +49,8 @@ typedef enum {
     VIR_OPENHOOK_REASON_SYMLINK,       /* the kernel met a symlink (ELOOP) */
     VIR_OPENHOOK_REASON_IDENTITY,      /* (dev, ino) differ from the entry */
     VIR_OPENHOOK_REASON_FILE_TYPE,     /* not a regular file or block dev */
+    VIR_OPENHOOK_REASON_ESCAPE,        /* left a listed directory (EXDEV) */
+    VIR_OPENHOOK_REASON_HARD_LINK,     /* more than one link, in a directory */
     VIR_OPENHOOK_REASON_FD_LIMIT,      /* guest holds max_fds already */
     VIR_OPENHOOK_REASON_REMOVED,       /* entry removed while opening */
     VIR_OPENHOOK_REASON_OPEN_FAILED,   /* the kernel refused the open */

@@ -80,6 +80,38 @@ virOpenHookSafeOpen(const char *path,
                     struct stat *st,
                     virOpenHookReason *reason);
 
+typedef enum {
+    /* Follow ordinary symlinks (magic links never). */
+    VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS = (1 << 0),
+    /* Resolve @path beneath @dirfd: RESOLVE_BENEATH | RESOLVE_NO_XDEV.
+     * Symlinks that stay beneath are followed (unless O_NOFOLLOW);
+     * absolute ones, ones that lead out of @dirfd and mount points are
+     * refused with VIR_OPENHOOK_REASON_ESCAPE. */
+    VIR_OPENHOOK_OPEN_BENEATH = (1 << 1),
+    /* Only a regular file may be handed out, not a block device. */
+    VIR_OPENHOOK_OPEN_REGULAR = (1 << 2),
+    /* Only a file with a single link: st_nlink must be 1
+     * (VIR_OPENHOOK_REASON_HARD_LINK otherwise), and @path, resolved
+     * again after the open, must still be that file with one link
+     * (VIR_OPENHOOK_REASON_IDENTITY otherwise). Two observations narrow,
+     * but cannot close, the window of someone who links and unlinks in
+     * the directory while the broker looks. */
+    VIR_OPENHOOK_OPEN_SINGLE_LINK = (1 << 3),
+} virOpenHookOpenFlags;
+
+/*
+ * Like virOpenHookSafeOpen(), relative to @dirfd (or AT_FDCWD) and with
+ * @flags (virOpenHookOpenFlags) instead of @followSymlinks.
+ */
+int
+virOpenHookSafeOpenAt(int dirfd,
+                      const char *path,
+                      int oflags,
+                      unsigned int mode,
+                      unsigned int flags,
+                      struct stat *st,
+                      virOpenHookReason *reason);
+
 /* Apply what virOpenHookSafeOpen() deferred: O_TRUNC (as ftruncate)
  * and clearing O_NONBLOCK if it was not requested. Returns 0 or -errno. */
 int

@@ -50,6 +50,7 @@ typedef struct {
     char *origin;
     virOpenHookAccess access;
     bool create;
+    bool dir;              /* a directory subtree (virOpenHookWhitelistAddDir) */
     bool bound;            /* (dev, ino) known */
     dev_t dev;
     ino_t ino;
@@ -112,7 +113,31 @@ int virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
                             char **errmsg);
 
 /*
- * Drop one reference to the entry for @path (canonical or alias).
+ * Allow the regular files beneath the directory @path, with @access.
+ * Like Add(), the trusted path is resolved now, following symlinks; the
+ * entry keeps an O_PATH descriptor of the directory, and files are
+ * opened relative to it with RESOLVE_BENEATH, so the grant stays with
+ * that directory whatever is renamed or replaced later. A request
+ * matches the deepest listed directory that is a component-wise prefix
+ * of it; a file listed by its own name wins. Only regular files with a
+ * single link are granted; in a writable directory files may be
+ * created (at most mode 0600).
+ *
+ * Adding the same directory again takes another reference and widens
+ * ro to rw; it fails with -EBUSY if another directory is at the path
+ * now.
+ *
+ * Returns 0, or -errno with *@errmsg (may be NULL) describing why.
+ */
+int virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
+                               const char *path,
+                               virOpenHookAccess access,
+                               const char *origin,
+                               char **errmsg);
+
+/*
+ * Drop one reference to the entry for @path (canonical or alias; a
+ * file's entry, or else a directory's listed under exactly that name).
  * When the last goes, the entry stops granting at once; it reports
  * VIR_OPENHOOK_EVENT_DRAINED when the guest holds no fd of it any
  * more (immediately if it holds none). Returns 0 or -ENOENT.
@@ -154,6 +179,9 @@ typedef struct {
     const char *origin;        /* ditto, may be NULL */
     virOpenHookAccess access;
     bool create;
+    bool dir;                  /* found beneath a listed directory: */
+    int dirfd;                 /* its O_PATH fd, valid while the ticket is */
+    const char *rel;           /* the rest of the lookup's @normpath */
 } virOpenHookTicket;
 
 bool virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
