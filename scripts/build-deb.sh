@@ -160,6 +160,9 @@ $LIBVIRT_SRC_PACKAGE ($DEB_VERSION) bookworm; urgency=medium
     socket, and libvirt opens only the files in the guest's whitelist
     (its disks' backing chains and its other files) and passes the
     descriptors back.  Off by default.
+  * Ship virtqemud, its configuration, units, augeas lens and man page in
+    libvirt-daemon-driver-qemu; the units are not enabled, libvirtd stays
+    the default.
   * Built from the bookworm source $LIBVIRT_SRC_VERSION, so that these
     packages replace Debian's on a bookworm host.
 
@@ -191,6 +194,48 @@ install_build_deps() {
     say "build dependencies installed in $((SECONDS - t)) s"
 }
 
+# Debian's 9.0 packaging builds the split daemons but ships none of them
+# (debian/not-installed).  Ship virtqemud, which runs the same patched qemu
+# driver as libvirtd, with its configuration, units, augeas lens and man
+# page in libvirt-daemon-driver-qemu, next to the driver module, the way
+# Debian's later packaging goes (each daemon with its configuration, in
+# its driver's package).  libvirtd stays the default: the units are
+# installed but not enabled (dh_installsystemd --no-enable), so nothing
+# listens on virtqemud's sockets until the admin switches
+# (docs/packaging.rst).  Its AppArmor profile and /etc/default/virtqemud
+# stay out, as for the other split daemons.
+ship_virtqemud() {
+    local d=$DEB_TREE/debian
+    sed -i -E '\#^(usr/sbin/virtqemud|etc/libvirt/virtqemud\.conf|usr/lib/systemd/system/virtqemud.*|usr/share/augeas/lenses/(tests/test_)?virtqemud\.aug|usr/share/man/man8/virtqemud\.8)$#d' \
+        "$d/not-installed"
+    [ "$(grep virtqemud "$d/not-installed" | LC_ALL=C sort | tr '\n' ' ')" = \
+        "etc/apparmor.d/usr.sbin.virtqemud etc/default/virtqemud " ] ||
+        die "debian/not-installed: unexpected virtqemud entries"
+    cat >> "$d/libvirt-daemon-driver-qemu.install" <<'EOF2'
+etc/libvirt/virtqemud.conf
+usr/lib/systemd/system/virtqemud* lib/systemd/system/
+usr/sbin/virtqemud
+usr/share/augeas/lenses/tests/test_virtqemud.aug
+usr/share/augeas/lenses/virtqemud.aug
+usr/share/man/man8/virtqemud.8
+EOF2
+    # After Debian's own dh_installsystemd calls: the admin's choice
+    # survives upgrades, an enabled virtqemud is restarted like libvirtd,
+    # and a disabled one is never started (deb-systemd-invoke).
+    sed -i '/^\tdh_installsystemd -p libvirt-daemon-system --no-stop-on-upgrade /a\
+\tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable --no-also virtqemud.service\
+\tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable --no-stop-on-upgrade virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket' \
+        "$d/rules"
+    [ "$(grep -cP '^\tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable ' "$d/rules")" = 2 ] ||
+        die "debian/rules: cannot add virtqemud's units to override_dh_installsystemd"
+
+    sed -i '/^ This package contains the libvirtd connection driver for QEMU\.$/a\
+ It also contains virtqemud, the modular daemon for QEMU, whose units are\
+ not enabled: libvirtd stays the default.' "$d/control"
+    grep -q '^ It also contains virtqemud' "$d/control" ||
+        die "debian/control: cannot describe virtqemud in libvirt-daemon-driver-qemu"
+}
+
 build_libvirt() {
     local hash p
     hash=$(libvirt_hash)
@@ -200,6 +245,7 @@ build_libvirt() {
     fi
     extract_tree
     add_series
+    ship_virtqemud
     install_build_deps
 
     # meson puts ccache in front of the compiler whenever it is installed;

@@ -77,6 +77,15 @@ has_dynsyms() {
     done
 }
 
+# has_files DEB PATH...: DEB contains every PATH (as dpkg-deb --contents names it)
+has_files() {
+    local d=$1 f list; shift
+    list=$(dpkg-deb --contents "$d" | awk '{print $6}') || return 1
+    for f in "$@"; do
+        grep -qxF -- "$f" <<<"$list" || { echo "$f not in $(basename "$d")"; return 1; }
+    done
+}
+
 check_files() {
     local f name arch info
     while read -r f; do
@@ -149,12 +158,31 @@ check_contents() {
     local drv=$x/usr/lib/$MULTIARCH/libvirt/connection-driver/libvirt_driver_qemu.so
     local libs=("$x/usr/lib/$MULTIARCH"/libvirt.so.0.*)
     local lib=${libs[0]}
-    # Debian 9.0 ships the monolithic libvirtd (the split daemons, virtqemud
-    # among them, are in debian/not-installed); it loads the qemu driver
-    # module from libvirt-daemon-driver-qemu, which is where the patched
-    # driver code is.
+    local vq=$x/usr/sbin/virtqemud
+    # Both daemons load the qemu driver module from
+    # libvirt-daemon-driver-qemu, which is where the patched driver code is:
+    # libvirtd (libvirt-daemon), Debian's default, and virtqemud, which
+    # Debian's 9.0 packaging leaves out and build-deb.sh ships.
     check "libvirt-daemon ships /usr/sbin/libvirtd, the daemon that loads the qemu driver" \
         test -x "$x/usr/sbin/libvirtd"
+    check "libvirt-daemon-driver-qemu ships virtqemud, its configuration, units, augeas lens and man page" \
+        has_files "$(deb libvirt-daemon-driver-qemu)" ./usr/sbin/virtqemud ./etc/libvirt/virtqemud.conf \
+        ./lib/systemd/system/virtqemud.service ./lib/systemd/system/virtqemud.socket \
+        ./lib/systemd/system/virtqemud-ro.socket ./lib/systemd/system/virtqemud-admin.socket \
+        ./usr/share/augeas/lenses/virtqemud.aug ./usr/share/augeas/lenses/tests/test_virtqemud.aug \
+        ./usr/share/man/man8/virtqemud.8.gz
+    check "libvirt-daemon-driver-qemu: /etc/libvirt/virtqemud.conf is a conffile" \
+        bash -c "dpkg-deb --info '$(deb libvirt-daemon-driver-qemu)' conffiles | grep -qx /etc/libvirt/virtqemud.conf"
+    check "virtqemud is the QEMU daemon: it loads the qemu driver module (qemuRegister) and reads virtqemud.conf" \
+        grep_bin "$vq" qemuRegister virtqemud.conf
+    check "virtqemud (packaged, with the packaged libvirt.so.0) --version is 9.0.0" \
+        bash -c "LD_LIBRARY_PATH='$x/usr/lib/$MULTIARCH' '$vq' --version | grep -qx '$vq (libvirt) 9.0.0'"
+    check "virtqemud.service conflicts with libvirtd.service, its sockets are virtqemud's own" \
+        bash -c "grep -qx Conflicts=libvirtd.service '$x/lib/systemd/system/virtqemud.service' &&
+            grep -qx ListenStream=/run/libvirt/virtqemud-sock '$x/lib/systemd/system/virtqemud.socket'"
+    check "libvirt-daemon-driver-qemu's postinst handles virtqemud's units (dh_installsystemd)" \
+        bash -c "dpkg-deb --info '$(deb libvirt-daemon-driver-qemu)' postinst |
+            grep -q \"deb-systemd-helper update-state 'virtqemud-admin.socket'\""
     check "libvirt-daemon-driver-qemu: libvirt_driver_qemu.so passes -open-hook-fd and reads open_hook*" \
         grep_bin "$drv" open-hook-fd open_hook open_hook_preload OPENHOOK_FD LD_PRELOAD
     check "libvirt-daemon-driver-qemu: libvirt_driver_qemu.so has the open-hook error messages" \
@@ -175,6 +203,8 @@ check_contents() {
     if command -v augparse >/dev/null; then
         check "libvirt-daemon-driver-qemu: augparse passes the lens's own test (with open_hook)" \
             augparse -I "$x/usr/share/augeas/lenses" "$x/usr/share/augeas/lenses/tests/test_libvirtd_qemu.aug"
+        check "libvirt-daemon-driver-qemu: augparse passes virtqemud's lens test" \
+            augparse -I "$x/usr/share/augeas/lenses" "$x/usr/share/augeas/lenses/tests/test_virtqemud.aug"
         printf 'open_hook = "enforce"\nopen_hook_preload = "%s"\n' "$PRELOAD_PATH" > "$SCRATCH/q.conf"
         check "the lens parses a qemu.conf that sets open_hook and open_hook_preload" \
             bash -c "augtool --noautoload -I '$x/usr/share/augeas/lenses' \
@@ -289,6 +319,55 @@ t "installed: the qemu driver module's libraries all resolve" \
     bash -c "! ldd /usr/lib/$MULTIARCH/libvirt/connection-driver/libvirt_driver_qemu.so | grep 'not found'"
 t "installed: libvirtd --version runs (9.0.0)" \
     bash -c "/usr/sbin/libvirtd --version | grep -q 'libvirtd (libvirt) 9.0.0'"
+t "installed: virtqemud --version runs (9.0.0)" \
+    bash -c "/usr/sbin/virtqemud --version | grep -qx '/usr/sbin/virtqemud (libvirt) 9.0.0'"
+t "installed: virtqemud --help runs and names /etc/libvirt/virtqemud.conf" \
+    bash -c "/usr/sbin/virtqemud --help 2>&1 | grep -qx '      /etc/libvirt/virtqemud.conf'"
+units_ok() {
+    local u
+    for u in virtqemud.service virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket; do
+        test -f /lib/systemd/system/\$u || { echo "no \$u"; return 1; }
+    done
+    test -L /etc/systemd/system/multi-user.target.wants/libvirtd.service &&
+        test -L /etc/systemd/system/sockets.target.wants/libvirtd.socket &&
+        ! find /etc/systemd/system -name 'virtqemud*' | grep .
+}
+t "installed: virtqemud's units are in /lib/systemd/system, none enabled; libvirtd's are enabled" \
+    units_ok
+# virtqemud itself, as an unprivileged user with every directory private
+# (qemu:///session): it never sees /run/libvirt or /etc/libvirt.
+mkdir -p /tmp/vq/run /tmp/vq/config/libvirt /tmp/vq/cache
+chown -R nobody: /tmp/vq && chmod 700 /tmp/vq/run
+vq() {
+    runuser -u nobody -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp/vq \
+        XDG_RUNTIME_DIR=/tmp/vq/run XDG_CONFIG_HOME=/tmp/vq/config XDG_CACHE_HOME=/tmp/vq/cache "\$@"
+}
+vq_refuses() {
+    echo 'open_hook = "nonsense"' > /tmp/vq/config/libvirt/qemu.conf
+    vq timeout 120 /usr/sbin/virtqemud --timeout 10 > /tmp/vq/bad.log 2>&1
+    grep -q 'Unknown open_hook value nonsense' /tmp/vq/bad.log
+}
+vq_serves() {
+    local pid i
+    echo 'open_hook = "enforce"' > /tmp/vq/config/libvirt/qemu.conf
+    vq timeout 120 /usr/sbin/virtqemud --timeout 60 > /tmp/vq/good.log 2>&1 &
+    for i in \$(seq 60); do
+        [ -S /tmp/vq/run/libvirt/virtqemud-sock ] && break
+        sleep 1
+    done
+    vq virsh -c 'qemu:///session?socket=/tmp/vq/run/libvirt/virtqemud-sock' version |
+        grep -q 'Running hypervisor: QEMU' || return 1
+    pid=\$(cat /tmp/vq/run/libvirt/virtqemud.pid) && kill -TERM "\$pid" || return 1
+    for i in \$(seq 30); do
+        kill -0 "\$pid" 2>/dev/null || return 0
+        sleep 1
+    done
+    return 1
+}
+t "installed: virtqemud (session) refuses open_hook = \"nonsense\": it runs the patched qemu driver" \
+    vq_refuses
+t "installed: virtqemud (session, open_hook = \"enforce\") serves virsh with the QEMU driver, then stops" \
+    vq_serves
 t "installed: Debian's qemu-img runs with $PRELOAD_PATH preloaded" \
     bash -c "LD_PRELOAD=$PRELOAD_PATH qemu-img --version >/dev/null"
 t "installed: augtool sets open_hook in /etc/libvirt/qemu.conf with the installed lens" \
