@@ -116,7 +116,8 @@ testFormatWhitelist(qemuOpenHook *hook)
 
         if (STRPREFIX(path, imgdir))
             path += strlen(imgdir) + 1;
-        virBufferAsprintf(&buf, "%s %s users=%u origin=%s\n", path,
+        virBufferAsprintf(&buf, "%s%s %s users=%u origin=%s\n", path,
+                          infos[i].dir ? "/" : "",
                           virOpenHookAccessToString(infos[i].access),
                           infos[i].users, NULLSTR(infos[i].origin));
     }
@@ -225,6 +226,168 @@ testFunnel(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/* A directory listed in <openhook>: one entry for all the files beneath
+ * it, shown in the live XML, which still validates; a missing directory
+ * is an error. */
+static int
+testDirectory(const void *opaque G_GNUC_UNUSED)
+{
+    g_autofree char *shared = g_strdup_printf("%s/shared", imgdir);
+    g_autofree char *data = g_strdup_printf("%s/data.img", shared);
+    g_autofree char *withDir = virStringReplace(testDomainXML, "</openhook>",
+                                                "  <dir path='@DIR@/shared'/>\n"
+                                                "  </openhook>");
+    g_auto(GStrv) parts = g_strsplit(withDir, "@DIR@", -1);
+    g_autofree char *xml = g_strjoinv(imgdir, parts);
+    g_autofree char *live = NULL;
+    g_autofree char *wantDir = NULL;
+    g_autofree char *wantEntry = NULL;
+    g_autoptr(virDomainDef) def = NULL;
+    g_autoptr(virDomainDef) reparsed = NULL;
+    g_autoptr(qemuOpenHook) hook = NULL;
+    virOpenHookTicket ticket;
+    virOpenHookReason reason;
+    uint64_t handle;
+    struct stat st;
+    int ret = -1;
+    int rc;
+
+    if (g_mkdir_with_parents(shared, 0700) < 0 ||
+        virFileWriteStr(data, "", 0600) < 0 ||
+        stat(data, &st) < 0)
+        return -1;
+
+    if (!(def = virDomainDefParseString(xml, driver.xmlopt, NULL,
+                                        VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        goto cleanup;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0 ||
+        testCompareWhitelist(hook,
+                             "base.img ro users=2 origin=vda\n"
+                             "cd.iso ro users=1 origin=hdc\n"
+                             "extra.log rw users=1 origin=openhook\n"
+                             "mid.img ro users=1 origin=vda\n"
+                             "other.img rw users=1 origin=vdb\n"
+                             "ro.img ro users=1 origin=vdc\n"
+                             "shared/ ro users=1 origin=openhook\n"
+                             "top.img rw users=1 origin=vda\n") < 0)
+        goto cleanup;
+
+    /* a file beneath it is granted read-only, and counted on it */
+    if (!virOpenHookWhitelistLookup(qemuOpenHookGetWhitelist(hook), data, &ticket) ||
+        !ticket.dir || STRNEQ_NULLABLE(ticket.rel, "data.img")) {
+        VIR_TEST_DEBUG("a file in the directory is not allowed");
+        virOpenHookTicketClear(&ticket);
+        goto cleanup;
+    }
+    rc = virOpenHookWhitelistCommit(qemuOpenHookGetWhitelist(hook), &ticket,
+                                    O_RDWR, &st, false, &handle, &reason);
+    if (rc == 0 || reason != VIR_OPENHOOK_REASON_READ_ONLY ||
+        virOpenHookWhitelistCommit(qemuOpenHookGetWhitelist(hook), &ticket,
+                                   O_RDONLY, &st, false, &handle, &reason) < 0) {
+        VIR_TEST_DEBUG("wrong access to a file in the directory");
+        virOpenHookTicketClear(&ticket);
+        goto cleanup;
+    }
+    virOpenHookTicketClear(&ticket);
+
+    qemuOpenHookUpdateLiveDef(hook, def);
+    def->id = 1; /* running, else the live XML is the inactive one */
+    if (!(live = virDomainDefFormat(def, driver.xmlopt, 0)))
+        goto cleanup;
+    wantDir = g_strdup_printf("<dir path='%s' access='ro'/>", shared);
+    wantEntry = g_strdup_printf("<entry type='dir' path='%s' access='ro' "
+                                "origin='openhook' fds='1'/>", shared);
+    if (!strstr(live, wantDir) || !strstr(live, wantEntry)) {
+        VIR_TEST_DEBUG("live XML lacks '%s' or '%s':\n%s", wantDir, wantEntry, live);
+        goto cleanup;
+    }
+    if (!(reparsed = virDomainDefParseString(live, driver.xmlopt, NULL,
+                                             VIR_DOMAIN_DEF_PARSE_INACTIVE |
+                                             VIR_DOMAIN_DEF_PARSE_VALIDATE_SCHEMA)))
+        goto cleanup;
+    if (reparsed->openhook->ndirs != 1 || reparsed->openhook->nentries != 0) {
+        VIR_TEST_DEBUG("the live XML's entries were parsed");
+        goto cleanup;
+    }
+
+    /* gone when the domain starts: an error */
+    g_clear_pointer(&hook, qemuOpenHookFree);
+    if (unlink(data) < 0 || rmdir(shared) < 0)
+        goto cleanup;
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    if (qemuOpenHookAllowDef(hook, def, NULL) == 0) {
+        VIR_TEST_DEBUG("a missing directory was allowed");
+        goto cleanup;
+    }
+    virResetLastError();
+    ret = 0;
+
+ cleanup:
+    unlink(data);
+    rmdir(shared);
+    return ret;
+}
+
+
+/* After a daemon restart the directory is listed again; one that is
+ * gone meanwhile is left out without failing the reconnection. */
+static int
+testDirectoryRestore(const void *opaque G_GNUC_UNUSED)
+{
+    g_autofree char *shared = g_strdup_printf("%s/shared", imgdir);
+    g_autofree char *withDir = virStringReplace(testDomainXML, "</openhook>",
+                                                "  <dir path='@DIR@/shared' access='rw'/>\n"
+                                                "  </openhook>");
+    g_auto(GStrv) parts = g_strsplit(withDir, "@DIR@", -1);
+    g_autofree char *xml = g_strjoinv(imgdir, parts);
+    g_autoptr(virDomainObj) vm = NULL;
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) again = NULL;
+    int ret = -1;
+
+    if (g_mkdir_with_parents(shared, 0700) < 0 ||
+        !(vm = virDomainObjNew(driver.xmlopt)) ||
+        !(vm->def = virDomainDefParseString(xml, driver.xmlopt, NULL,
+                                            VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        goto cleanup;
+
+    hook = qemuOpenHookNew(vm->def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    qemuOpenHookRestore(hook, vm, NULL);
+    if (testCompareWhitelist(hook,
+                             "base.img ro users=2 origin=vda\n"
+                             "cd.iso ro users=1 origin=hdc\n"
+                             "extra.log rw users=1 origin=openhook\n"
+                             "mid.img ro users=1 origin=vda\n"
+                             "other.img rw users=1 origin=vdb\n"
+                             "ro.img ro users=1 origin=vdc\n"
+                             "shared/ rw users=1 origin=openhook\n"
+                             "top.img rw users=1 origin=vda\n") < 0)
+        goto cleanup;
+
+    if (rmdir(shared) < 0)
+        goto cleanup;
+    again = qemuOpenHookNew(vm->def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
+    qemuOpenHookRestore(again, vm, NULL);
+    if (virGetLastErrorCode() != VIR_ERR_OK ||
+        testCompareWhitelist(again,
+                             "base.img ro users=2 origin=vda\n"
+                             "cd.iso ro users=1 origin=hdc\n"
+                             "extra.log rw users=1 origin=openhook\n"
+                             "mid.img ro users=1 origin=vda\n"
+                             "other.img rw users=1 origin=vdb\n"
+                             "ro.img ro users=1 origin=vdc\n"
+                             "top.img rw users=1 origin=vda\n") < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    rmdir(shared);
+    return ret;
+}
+
+
 /* A file the XML lists that does not exist is an error, not a silent
  * omission. */
 static int
@@ -330,11 +493,12 @@ testDrainedLabels(const void *opaque G_GNUC_UNUSED)
         VIR_TEST_DEBUG("the label of a held image was not kept");
         return -1;
     }
-    /* not held: the label may go at once, and the entry drains at once */
-    if (qemuOpenHookRevokeImage(hook, vda->src->backingStore) ||
+    /* not held: the entry drains at once; read-only, so its label is
+     * handed to the worker, which checks the other domains first */
+    if (!qemuOpenHookRevokeImage(hook, vda->src->backingStore) ||
         drained->len != 1 || STRNEQ(g_ptr_array_index(drained, 0), "mid.img") ||
-        testTakeLabel(hook, "mid.img")) {
-        VIR_TEST_DEBUG("the label of an image QEMU does not hold was kept");
+        !testTakeLabel(hook, "mid.img")) {
+        VIR_TEST_DEBUG("the label of a read-only image was not handed back");
         return -1;
     }
     /* still used by vdb: kept, and nothing waits for a close */
@@ -476,6 +640,10 @@ mymain(void)
         goto cleanup;
     }
 
+    if (virTestRun("directory in <openhook>", testDirectory, NULL) < 0)
+        ret = -1;
+    if (virTestRun("directory after a daemon restart", testDirectoryRestore, NULL) < 0)
+        ret = -1;
     if (virTestRun("whitelist from the domain", testAllowDef, NULL) < 0)
         ret = -1;
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)

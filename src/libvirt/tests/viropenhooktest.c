@@ -359,6 +359,69 @@ testOpener(const void *opaque G_GNUC_UNUSED)
     unlink(pub);
     unlink(priv);
     rmdir(dir);
+
+    return ret;
+}
+
+
+/* A directory in the whitelist: the files beneath it, created ones too,
+ * but not the directory itself, nor a symlink or a hard link leading
+ * out of it, nor a sibling whose name merely starts the same. */
+static int
+testBrokerDirectory(const void *opaque G_GNUC_UNUSED)
+{
+    testBroker b = { 0 };
+    g_autofree char *share = NULL;
+    g_autofree char *inside = NULL;
+    g_autofree char *created = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *hardlink = NULL;
+    g_autofree char *sibling = NULL;
+    g_autofree char *errmsg = NULL;
+    int ret = -1;
+
+    if (testBrokerStart(&b) < 0)
+        goto cleanup;
+
+    share = g_strdup_printf("%s/share", b.dir);
+    inside = g_strdup_printf("%s/in.img", share);
+    created = g_strdup_printf("%s/new.img", share);
+    out = g_strdup_printf("%s/out.img", share);
+    hardlink = g_strdup_printf("%s/link.img", share);
+    sibling = g_strdup_printf("%s2/in.img", share);
+    if (mkdir(share, 0700) < 0 ||
+        testBrokerWriteFile(inside) < 0 ||
+        symlink("../unlisted.img", out) < 0 ||
+        link(b.unlisted, hardlink) < 0)
+        goto cleanup;
+
+    if (virOpenHookWhitelistAddDir(b.wl, share, VIR_OPENHOOK_ACCESS_RW,
+                                   "openhook", &errmsg) < 0) {
+        VIR_TEST_DEBUG("cannot allow the directory: %s", NULLSTR(errmsg));
+        goto cleanup;
+    }
+
+    if (testBrokerExpect(&b, inside, O_RDWR, 0) < 0 ||
+        testBrokerExpect(&b, created, O_RDWR | O_CREAT | O_EXCL, 0) < 0 ||
+        testBrokerExpect(&b, share, O_RDONLY, -EACCES) < 0 ||
+        testBrokerExpect(&b, out, O_RDONLY, -EACCES) < 0 ||
+        testBrokerExpect(&b, hardlink, O_RDONLY, -EACCES) < 0 ||
+        testBrokerExpect(&b, sibling, O_RDONLY, -EACCES) < 0)
+        goto cleanup;
+
+    if (virOpenHookWhitelistRemove(b.wl, share) < 0 ||
+        testBrokerExpect(&b, inside, O_RDONLY, -EACCES) < 0)
+        goto cleanup;
+
+    ret = 0;
+
+ cleanup:
+    testBrokerStop(&b);
+    if (ret == 0 && (b.ndenied != 5 || b.nclosed != 2)) {
+        VIR_TEST_DEBUG("events: %u denials (expected 5), %u closes (expected 2)",
+                       b.ndenied, b.nclosed);
+        ret = -1;
+    }
     return ret;
 }
 
@@ -388,6 +451,8 @@ mymain(void)
     if (virTestRun("opener as another user", testOpener, NULL) < 0)
         ret = -1;
     if (virTestRun("broker decisions", testBrokerDecisions, NULL) < 0)
+        ret = -1;
+    if (virTestRun("broker directory", testBrokerDirectory, NULL) < 0)
         ret = -1;
 
     return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

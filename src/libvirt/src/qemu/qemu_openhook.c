@@ -587,9 +587,12 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
  * Drop one reference to @src.  Call with the domain locked.
  *
  * Returns true if @src's label must not be restored now: another disk
- * of the domain still uses it, or QEMU still holds it, in which case
- * the hook keeps a copy of @src for qemuOpenHookTakeDrainedLabel() once
- * QEMU closed it.  Returns false if the label may be restored now.
+ * of the domain still uses it, or QEMU still holds it, or it is a
+ * read-only or shareable image, whose label libvirt restores only after
+ * checking that no other domain uses it.  In the last two cases the hook
+ * keeps a copy of @src for qemuOpenHookTakeDrainedLabel() once QEMU
+ * closed it (at once if it does not hold it).  Returns false if the label
+ * may be restored now.
  */
 bool
 qemuOpenHookRevokeImage(qemuOpenHook *hook,
@@ -615,6 +618,14 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
         VIR_DEBUG("open hook of domain '%s': QEMU still holds %u fds of "
                   "'%s', its label is restored once they are closed",
                   hook->vmname, info.nheld, src->path);
+        g_hash_table_replace(hook->pendingLabels, g_strdup(info.canonical),
+                             virStorageSourceCopy(src, false));
+        keep = true;
+    } else if (src->readonly || src->shared) {
+        VIR_DEBUG("open hook of domain '%s': '%s' is %s, its label is "
+                  "restored unless another domain uses it",
+                  hook->vmname, src->path,
+                  src->shared ? "shareable" : "read-only");
         g_hash_table_replace(hook->pendingLabels, g_strdup(info.canonical),
                              virStorageSourceCopy(src, false));
         keep = true;
@@ -651,6 +662,40 @@ qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
     virObjectRef(src);
     g_hash_table_remove(hook->pendingLabels, canonical);
     return src;
+}
+
+
+/**
+ * qemuOpenHookUsesImage:
+ * @hook: a domain's open hook
+ * @path: an image
+ *
+ * Returns true if the domain's QEMU may open @path, or has not closed it
+ * yet since it was revoked.  Call with the domain locked.
+ */
+bool
+qemuOpenHookUsesImage(qemuOpenHook *hook,
+                      const char *path)
+{
+    virOpenHookEntryInfo info = { 0 };
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    if (virOpenHookWhitelistGetInfo(hook->wl, path, &info) == 0) {
+        virOpenHookEntryInfoClear(&info);
+        return true;
+    }
+
+    g_hash_table_iter_init(&iter, hook->pendingLabels);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        virStorageSource *src = value;
+
+        if (STREQ(key, path) || STREQ_NULLABLE(src->path, path))
+            return true;
+    }
+
+    return false;
 }
 
 

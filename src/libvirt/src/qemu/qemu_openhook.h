@@ -89,6 +89,10 @@ virStorageSource *
 qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
                              const char *canonical);
 
+bool
+qemuOpenHookUsesImage(qemuOpenHook *hook,
+                      const char *path);
+
 GPtrArray *
 qemuOpenHookTakePendingLabels(qemuOpenHook *hook);
 

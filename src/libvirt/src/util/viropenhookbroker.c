@@ -50,6 +50,8 @@ virOpenHookBrokerDenyErrno(virOpenHookReason reason)
     case VIR_OPENHOOK_REASON_SYMLINK:
     case VIR_OPENHOOK_REASON_IDENTITY:
     case VIR_OPENHOOK_REASON_FILE_TYPE:
+    case VIR_OPENHOOK_REASON_ESCAPE:
+    case VIR_OPENHOOK_REASON_HARD_LINK:
     case VIR_OPENHOOK_REASON_REMOVED:
     case VIR_OPENHOOK_REASON_OPEN_FAILED:
     case VIR_OPENHOOK_REASON_SEND_FAILED:
@@ -77,6 +79,7 @@ typedef struct {
     int oflags;
     unsigned int mode;
     const char *openpath;   /* the ticket's canonical name, or norm */
+    char *beneath;          /* a directory ticket's file, for the event */
     char detail[64];
 } virOpenHookBrokerReq;
 
@@ -87,6 +90,7 @@ virOpenHookBrokerReqClear(virOpenHookBrokerReq *req)
     virOpenHookTicketClear(&req->ticket);
     g_clear_pointer(&req->raw, g_free);
     g_clear_pointer(&req->norm, g_free);
+    g_clear_pointer(&req->beneath, g_free);
 }
 
 
@@ -129,6 +133,11 @@ virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
 
     if (virOpenHookWhitelistLookup(wl, req->norm, &req->ticket)) {
         req->ev.canonical = req->ticket.canonical;
+        if (req->ticket.dir) {
+            req->beneath = g_build_filename(req->ticket.canonical,
+                                            req->ticket.rel, NULL);
+            req->ev.canonical = req->beneath;
+        }
         req->ev.origin = req->ticket.origin;
         req->policy = virOpenHookFlagsCheckAccess(oflags, req->ticket.access,
                                                   req->ticket.create);
@@ -140,6 +149,34 @@ virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
     if (req->policy != VIR_OPENHOOK_REASON_NONE && !req->permissive) {
         *reason = req->policy;
         return virOpenHookBrokerDenyErrno(*reason);
+    }
+
+    if (req->ticket.dir) {
+        /* Beneath the directory libvirt resolved: only the guest's
+         * relative rest, which can neither climb out nor cross a mount,
+         * and only a regular file (created private if need be). */
+        unsigned int openflags = VIR_OPENHOOK_OPEN_BENEATH |
+                                 VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
+                                 VIR_OPENHOOK_OPEN_REGULAR;
+        int fd;
+
+        /* A hard link is a policy matter (would-deny in permissive mode,
+         * checked again at the commit); only enforcing needs the race
+         * free check. */
+        if (!req->permissive)
+            openflags |= VIR_OPENHOOK_OPEN_SINGLE_LINK;
+        fd = virOpenHookSafeOpenAt(req->ticket.dirfd, req->ticket.rel, oflags,
+                                   mode & 0600, openflags, st, reason);
+        if (fd < 0 && req->permissive && *reason == VIR_OPENHOOK_REASON_ESCAPE) {
+            /* What an unlisted path gets in permissive mode. */
+            if (req->policy == VIR_OPENHOOK_REASON_NONE)
+                req->policy = VIR_OPENHOOK_REASON_ESCAPE;
+            fd = virOpenHookSafeOpenAt(AT_FDCWD, req->norm, oflags, mode & 0600,
+                                       VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
+                                       VIR_OPENHOOK_OPEN_REGULAR,
+                                       st, reason);
+        }
+        return fd;
     }
 
     /* Open the name libvirt resolved, never the guest's bytes; only a
@@ -164,8 +201,11 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
     virOpenHookOpener *opener;
 
     memset(expect, 0, sizeof(*expect));
+    /* Files beneath a listed directory are opened relative to the
+     * directory fd root holds; the opener only knows names. */
     if (reason != VIR_OPENHOOK_REASON_OPEN_FAILED ||
         (rc != -EACCES && rc != -EPERM) ||
+        req->ticket.dir ||
         !(opener = virOpenHookWhitelistGetOpener(wl)))
         return NULL;
 

@@ -259,9 +259,7 @@ virOpenHookSafeOpenFinish(int fd,
 }
 
 
-/* Resolve a trusted path to the name the kernel knows the object by:
- * open it (following symlinks) and read back /proc/self/fd/N. */
-static char *
+char *
 virOpenHookResolveFD(int fd,
                      char **errmsg)
 {

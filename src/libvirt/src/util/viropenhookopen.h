@@ -118,6 +118,12 @@ int
 virOpenHookSafeOpenFinish(int fd,
                           int oflags);
 
+/* The name the kernel knows the object open as @fd by (read back from
+ * /proc/self/fd/N), or NULL with *@errmsg set if it has none usable. */
+char *
+virOpenHookResolveFD(int fd,
+                     char **errmsg);
+
 /*
  * Resolve a trusted path (from the domain XML) to the name the kernel
  * knows the file by, following symlinks: open it O_PATH, fstat it and

@@ -45,6 +45,8 @@ struct _virOpenHookEntry {
 
     virOpenHookAccess access;
     bool create;
+    bool dir;                 /* a directory subtree, see dirfd */
+    int dirfd;                /* O_PATH of the directory, or -1 */
     bool listed;              /* false: removed, maybe draining */
     bool bound;
     dev_t dev;
@@ -69,6 +71,8 @@ struct _virOpenHookWhitelist {
 
     GHashTable *entries;      /* canonical path -> entry (a reference) */
     GHashTable *aliases;      /* alias path -> entry (borrowed) */
+    GHashTable *dirs;         /* the same for directory entries */
+    GHashTable *dirAliases;
     GHashTable *handles;      /* &handle->id -> handle */
 
     virOpenHookEventFunc cb;
@@ -100,6 +104,7 @@ virOpenHookEntryUnref(virOpenHookEntry *entry)
 {
     if (!entry || !g_atomic_int_dec_and_test(&entry->refs))
         return;
+    virOpenHookCloseFD(&entry->dirfd);
     g_free(entry->canonical);
     g_free(entry->origin);
     g_ptr_array_unref(entry->aliases);
@@ -139,6 +144,9 @@ virOpenHookWhitelistNew(const char *guest)
     wl->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                         (GDestroyNotify) virOpenHookEntryUnref);
     wl->aliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    wl->dirs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                     (GDestroyNotify) virOpenHookEntryUnref);
+    wl->dirAliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     wl->handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                         virOpenHookHandleFree);
     return wl;
@@ -159,6 +167,8 @@ virOpenHookWhitelistUnref(virOpenHookWhitelist *wl)
     if (!wl || !g_atomic_int_dec_and_test(&wl->refs))
         return;
     g_hash_table_unref(wl->handles);
+    g_hash_table_unref(wl->dirAliases);
+    g_hash_table_unref(wl->dirs);
     g_hash_table_unref(wl->aliases);
     g_hash_table_unref(wl->entries);
     virOpenHookOpenerUnref(wl->opener);
@@ -294,7 +304,8 @@ virOpenHookWhitelistEmitDrained(virOpenHookWhitelist *wl,
 }
 
 
-/* Find the entry for a normalised path, by canonical name or alias. */
+/* Find the file entry for a normalised path, by canonical name or
+ * alias. */
 static virOpenHookEntry *
 virOpenHookWhitelistFind(virOpenHookWhitelist *wl,
                          const char *normpath)
@@ -307,12 +318,75 @@ virOpenHookWhitelistFind(virOpenHookWhitelist *wl,
 }
 
 
+/* The same for the entry of a file or, failing that, of a directory
+ * listed under exactly that name: what Remove() and friends act on. */
+static virOpenHookEntry *
+virOpenHookWhitelistFindExact(virOpenHookWhitelist *wl,
+                              const char *normpath)
+{
+    virOpenHookEntry *entry;
+
+    if ((entry = virOpenHookWhitelistFind(wl, normpath)))
+        return entry;
+    if ((entry = g_hash_table_lookup(wl->dirs, normpath)))
+        return entry;
+    return g_hash_table_lookup(wl->dirAliases, normpath);
+}
+
+
+/* The deepest listed directory strictly above @normpath, comparing
+ * whole components: /a/dir holds /a/dir/x, not /a/dir2/x, and not
+ * /a/dir itself. *@rel is the rest of @normpath below it, never empty,
+ * never with a '.' or '..' component (@normpath is normalised). */
+static virOpenHookEntry *
+virOpenHookWhitelistFindDir(virOpenHookWhitelist *wl,
+                            const char *normpath,
+                            const char **rel)
+{
+    g_autofree char *prefix = NULL;
+    size_t len;
+
+    *rel = NULL;
+    if (g_hash_table_size(wl->dirs) == 0)
+        return NULL;
+
+    prefix = g_strdup(normpath);
+    len = strlen(prefix);
+    while (len > 1) {
+        virOpenHookEntry *entry;
+        const char *rest;
+
+        /* cut the last component and the '/' before it */
+        while (len > 0 && prefix[len - 1] != '/')
+            len--;
+        if (len == 0)
+            break;
+        if (len == 1) {
+            prefix[1] = '\0';
+            rest = normpath + 1;
+        } else {
+            prefix[--len] = '\0';
+            rest = normpath + len + 1;
+        }
+        if (*rest == '\0')
+            continue;
+        if ((entry = g_hash_table_lookup(wl->dirs, prefix)) ||
+            (entry = g_hash_table_lookup(wl->dirAliases, prefix))) {
+            *rel = rest;
+            return entry;
+        }
+    }
+    return NULL;
+}
+
+
 static void
 virOpenHookWhitelistAddAlias(virOpenHookWhitelist *wl,
                              virOpenHookEntry *entry,
                              const char *alias)
 {
-    virOpenHookEntry *old = g_hash_table_lookup(wl->aliases, alias);
+    GHashTable *aliases = entry->dir ? wl->dirAliases : wl->aliases;
+    virOpenHookEntry *old = g_hash_table_lookup(aliases, alias);
 
     if (old == entry)
         return;
@@ -327,7 +401,7 @@ virOpenHookWhitelistAddAlias(virOpenHookWhitelist *wl,
             }
         }
     }
-    g_hash_table_insert(wl->aliases, g_strdup(alias), entry);
+    g_hash_table_insert(aliases, g_strdup(alias), entry);
     g_ptr_array_add(entry->aliases, g_strdup(alias));
 }
 
@@ -396,6 +470,7 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
         entry->origin = g_strdup(origin);
         entry->aliases = g_ptr_array_new_with_free_func(g_free);
         entry->access = access;
+        entry->dirfd = -1;
         entry->listed = true;
         g_hash_table_insert(wl->entries, entry->canonical, entry);
     } else if (access == VIR_OPENHOOK_ACCESS_RW) {
@@ -421,6 +496,85 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
 
 
 int
+virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
+                           const char *path,
+                           virOpenHookAccess access,
+                           const char *origin,
+                           char **errmsg)
+{
+    g_autofree char *msg = NULL;
+    g_autofree char *norm = NULL;
+    g_autofree char *canonical = NULL;
+    virOpenHookEntry *entry;
+    struct stat st;
+    int fd = -1;
+    int ret;
+
+    if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST) {
+        msg = g_strdup("invalid access");
+        ret = -EINVAL;
+        goto cleanup;
+    }
+    if (!(norm = virOpenHookNormalizeString(path, &msg))) {
+        ret = -EINVAL;
+        goto cleanup;
+    }
+    /* Trusted: follow symlinks now, then hold on to the directory. */
+    if ((fd = open(norm, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        fstat(fd, &st) < 0) {
+        ret = -errno;
+        msg = g_strdup_printf("cannot open directory '%s': %s",
+                              norm, g_strerror(-ret));
+        goto cleanup;
+    }
+    if (!(canonical = virOpenHookResolveFD(fd, &msg))) {
+        ret = -EINVAL;
+        goto cleanup;
+    }
+
+    g_mutex_lock(&wl->lock);
+    if ((entry = g_hash_table_lookup(wl->dirs, canonical))) {
+        /* The anchor never changes while a ticket may use it. */
+        if (entry->dev != st.st_dev || entry->ino != st.st_ino) {
+            g_mutex_unlock(&wl->lock);
+            msg = g_strdup_printf("directory '%s' was replaced since it was "
+                                  "allowed", canonical);
+            ret = -EBUSY;
+            goto cleanup;
+        }
+        if (access == VIR_OPENHOOK_ACCESS_RW)
+            entry->access = VIR_OPENHOOK_ACCESS_RW;
+    } else {
+        entry = g_new0(virOpenHookEntry, 1);
+        entry->refs = 1;
+        entry->canonical = g_steal_pointer(&canonical);
+        entry->origin = g_strdup(origin);
+        entry->aliases = g_ptr_array_new_with_free_func(g_free);
+        entry->access = access;
+        entry->dir = true;
+        entry->dirfd = fd;
+        fd = -1;
+        entry->listed = true;
+        entry->bound = true;
+        entry->dev = st.st_dev;
+        entry->ino = st.st_ino;
+        g_hash_table_insert(wl->dirs, entry->canonical, entry);
+    }
+    entry->users++;
+    if (!g_str_equal(norm, entry->canonical))
+        virOpenHookWhitelistAddAlias(wl, entry, norm);
+    g_mutex_unlock(&wl->lock);
+    ret = 0;
+
+ cleanup:
+    virOpenHookCloseFD(&fd);
+    if (errmsg)
+        *errmsg = g_steal_pointer(&msg);
+    return ret;
+}
+
+
+int
 virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
                            const char *path)
 {
@@ -434,18 +588,21 @@ virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
         return -ENOENT;
 
     g_mutex_lock(&wl->lock);
-    if (!(entry = virOpenHookWhitelistFind(wl, norm))) {
+    if (!(entry = virOpenHookWhitelistFindExact(wl, norm))) {
         g_mutex_unlock(&wl->lock);
         return -ENOENT;
     }
     if (--entry->users == 0) {
+        GHashTable *entries = entry->dir ? wl->dirs : wl->entries;
+        GHashTable *aliases = entry->dir ? wl->dirAliases : wl->aliases;
+
         /* Stop granting now; the guest's fds drain on their own. */
         entry->listed = false;
         for (i = 0; i < entry->aliases->len; i++)
-            g_hash_table_remove(wl->aliases, g_ptr_array_index(entry->aliases, i));
+            g_hash_table_remove(aliases, g_ptr_array_index(entry->aliases, i));
         g_ptr_array_set_size(entry->aliases, 0);
         virOpenHookEntryRef(entry);
-        g_hash_table_remove(wl->entries, entry->canonical);
+        g_hash_table_remove(entries, entry->canonical);
         if (entry->nheld == 0)
             drained = virOpenHookEntryRef(entry);
         virOpenHookEntryUnref(entry);
@@ -475,7 +632,7 @@ virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
         return -ENOENT;
 
     g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFind(wl, norm)))
+    if ((entry = virOpenHookWhitelistFindExact(wl, norm)))
         entry->access = access;
     g_mutex_unlock(&wl->lock);
     return entry ? 0 : -ENOENT;
@@ -491,6 +648,7 @@ virOpenHookEntryInfoFill(virOpenHookEntryInfo *info,
     info->origin = g_strdup(entry->origin);
     info->access = entry->access;
     info->create = entry->create;
+    info->dir = entry->dir;
     info->bound = entry->bound;
     info->dev = entry->dev;
     info->ino = entry->ino;
@@ -513,7 +671,7 @@ virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
         return -ENOENT;
 
     g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFind(wl, norm)))
+    if ((entry = virOpenHookWhitelistFindExact(wl, norm)))
         virOpenHookEntryInfoFill(info, entry);
     g_mutex_unlock(&wl->lock);
     return entry ? 0 : -ENOENT;
@@ -540,8 +698,12 @@ virOpenHookWhitelistGetAll(virOpenHookWhitelist *wl,
     size_t n = 0;
 
     g_mutex_lock(&wl->lock);
-    *infos = g_new0(virOpenHookEntryInfo, g_hash_table_size(wl->entries) + 1);
+    *infos = g_new0(virOpenHookEntryInfo, g_hash_table_size(wl->entries) +
+                    g_hash_table_size(wl->dirs) + 1);
     g_hash_table_iter_init(&iter, wl->entries);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+        virOpenHookEntryInfoFill(&(*infos)[n++], value);
+    g_hash_table_iter_init(&iter, wl->dirs);
     while (g_hash_table_iter_next(&iter, NULL, &value))
         virOpenHookEntryInfoFill(&(*infos)[n++], value);
     g_mutex_unlock(&wl->lock);
@@ -571,7 +733,7 @@ virOpenHookWhitelistCount(virOpenHookWhitelist *wl)
     size_t ret;
 
     g_mutex_lock(&wl->lock);
-    ret = g_hash_table_size(wl->entries);
+    ret = g_hash_table_size(wl->entries) + g_hash_table_size(wl->dirs);
     g_mutex_unlock(&wl->lock);
     return ret;
 }
@@ -595,16 +757,27 @@ virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
                            virOpenHookTicket *ticket)
 {
     virOpenHookEntry *entry;
+    const char *rel = NULL;
 
     memset(ticket, 0, sizeof(*ticket));
+    ticket->dirfd = -1;
 
     g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFind(wl, normpath))) {
+    /* A file listed by name wins over any directory above it. */
+    if ((entry = virOpenHookWhitelistFind(wl, normpath)) ||
+        (entry = virOpenHookWhitelistFindDir(wl, normpath, &rel))) {
         ticket->entry = virOpenHookEntryRef(entry);
         ticket->canonical = entry->canonical;
         ticket->origin = entry->origin;
         ticket->access = entry->access;
         ticket->create = entry->create;
+        if (entry->dir) {
+            ticket->dir = true;
+            ticket->dirfd = entry->dirfd;
+            ticket->rel = rel;
+            /* a writable directory is one files may be created in */
+            ticket->create = entry->access == VIR_OPENHOOK_ACCESS_RW;
+        }
     }
     g_mutex_unlock(&wl->lock);
     return entry != NULL;
@@ -616,6 +789,7 @@ virOpenHookTicketClear(virOpenHookTicket *ticket)
 {
     virOpenHookEntryUnref(ticket->entry);
     memset(ticket, 0, sizeof(*ticket));
+    ticket->dirfd = -1;
 }
 
 
@@ -628,6 +802,43 @@ virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl)
     ret = wl->nheld >= wl->maxFds;
     g_mutex_unlock(&wl->lock);
     return ret;
+}
+
+
+/* Called with wl->lock held: a file found beneath a listed directory.
+ * The directory's access applies, but only to a regular file with a
+ * single link: a hard link planted in the directory could be any file
+ * of the file system, which RESOLVE_BENEATH cannot see. A file listed
+ * by name keeps that entry's rights whatever name reached it (a symlink
+ * in a writable directory must not make a read-only image writable). */
+static virOpenHookReason
+virOpenHookWhitelistCheckDirGrant(virOpenHookWhitelist *wl,
+                                  virOpenHookEntry *entry,
+                                  int oflags,
+                                  const struct stat *st)
+{
+    virOpenHookReason reason;
+    GHashTableIter iter;
+    gpointer value;
+
+    if ((reason = virOpenHookFlagsCheckAccess(oflags, entry->access,
+                                              entry->access == VIR_OPENHOOK_ACCESS_RW)))
+        return reason;
+    if (!S_ISREG(st->st_mode))
+        return VIR_OPENHOOK_REASON_FILE_TYPE;
+    if (st->st_nlink != 1)
+        return VIR_OPENHOOK_REASON_HARD_LINK;
+    if ((oflags & O_ACCMODE) == O_RDONLY && !(oflags & O_CREAT))
+        return VIR_OPENHOOK_REASON_NONE;
+
+    g_hash_table_iter_init(&iter, wl->entries);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        virOpenHookEntry *file = value;
+
+        if (file->bound && file->dev == st->st_dev && file->ino == st->st_ino)
+            return virOpenHookFlagsCheckAccess(oflags, file->access, file->create);
+    }
+    return VIR_OPENHOOK_REASON_NONE;
 }
 
 
@@ -644,9 +855,13 @@ virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
         return VIR_OPENHOOK_REASON_NOT_LISTED;
     if (!entry->listed)
         return VIR_OPENHOOK_REASON_REMOVED;
-    if ((reason = virOpenHookFlagsCheckAccess(oflags, entry->access, entry->create)))
+    if (entry->dir) {
+        if ((reason = virOpenHookWhitelistCheckDirGrant(wl, entry, oflags, st)))
+            return reason;
+    } else if ((reason = virOpenHookFlagsCheckAccess(oflags, entry->access,
+                                                     entry->create))) {
         return reason;
-    if (entry->bound) {
+    } else if (entry->bound) {
         if (st->st_dev != entry->dev || st->st_ino != entry->ino)
             return VIR_OPENHOOK_REASON_IDENTITY;
     } else if (!S_ISREG(st->st_mode) || st->st_nlink != 1) {
