@@ -466,6 +466,14 @@ testReadOnlyOtherDomain(const void *opaque G_GNUC_UNUSED)
                        "read-only disk detached, used by another domain") < 0)
         goto cleanup;
 
+    /* nor when this domain stops */
+    qemuDomainOpenHookRestoreShared(&driver, dom.vm);
+    if (testCheckLabel("base.img", TEST_CONTENT_CONTEXT,
+                       "stopped, base used by another domain") < 0 ||
+        testCheckLabel("shared.img", TEST_SHARED_CONTEXT,
+                       "stopped, shareable disk used by another domain") < 0)
+        goto cleanup;
+
     ret = 0;
  cleanup:
     virObjectLock(other);
@@ -520,7 +528,8 @@ testAllowedAgain(const void *opaque G_GNUC_UNUSED)
 
 /*
  * The domain stops while QEMU still held revoked images: qemuProcessStop()
- * restores their labels.
+ * restores their labels, and those of the read-only and shareable images
+ * of the definition.
  */
 static int
 testStop(const void *opaque G_GNUC_UNUSED)
@@ -544,6 +553,19 @@ testStop(const void *opaque G_GNUC_UNUSED)
     qemuDomainOpenHookRestorePending(&driver, dom.vm);
     if (testCheckLabel("top.img", TEST_FILE_CONTEXT, "stopped") < 0 ||
         testCheckLabel("mid.img", TEST_FILE_CONTEXT, "stopped") < 0)
+        return -1;
+
+    /* the read-only and shareable images still in the definition, which
+     * qemuSecurityRestoreAllLabel() leaves alone */
+    if (testCheckLabel("base.img", TEST_CONTENT_CONTEXT, "stopping") < 0 ||
+        testCheckLabel("ro.img", TEST_CONTENT_CONTEXT, "stopping") < 0 ||
+        testCheckLabel("shared.img", TEST_SHARED_CONTEXT, "stopping") < 0)
+        return -1;
+    qemuDomainOpenHookRestoreShared(&driver, dom.vm);
+    if (testCheckLabel("base.img", TEST_FILE_CONTEXT, "stopped") < 0 ||
+        testCheckLabel("ro.img", TEST_FILE_CONTEXT, "stopped") < 0 ||
+        testCheckLabel("shared.img", TEST_FILE_CONTEXT, "stopped") < 0 ||
+        testCheckLabel("other.img", dom.imagelabel, "stopped, read-write") < 0)
         return -1;
 
     return 0;
