@@ -97,7 +97,7 @@ latency() {
         echo $(($(now_ms) - t0))
     done
     [ -n "$flood" ] && { kill "$flood"; wait "$flood" 2>/dev/null; }
-    if [ "$2" = flood ] && [ "$1" != off ]; then
+    if [ "$2" = flood ] && [ "$1" != off ] && [ -f "$E2E_LOGS/virtqemud-debug.log" ]; then
         echo "opens granted to the flooding guest: $(grep -c 'decision=grant.*noisy\|noisy.*decision=grant' "$E2E_LOGS/virtqemud-debug.log")" >&2
     fi
     e2e_daemons_down
