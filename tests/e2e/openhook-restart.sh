@@ -14,7 +14,6 @@
 DOM=openhook-restart
 D=$E2E_DIR/$DOM
 LOG=$E2E_LOGS/virtqemud.log
-PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
 
 trap e2e_daemons_down EXIT
 
@@ -164,10 +163,10 @@ check "midjob: destroy" virsh destroy "$DOM"
 e2e_daemons_down
 
 # --- Debian's QEMU with the preload library ----------------------------------
-mkdir -p "$E2E_DIR/lib"
-install -m 0755 "$PRELOAD_SO" "$E2E_DIR/lib/"
-start_guest preload "open_hook = \"enforce\"
-open_hook_preload = \"$E2E_DIR/lib/libopenhook-preload.so\"" /usr/bin/qemu-system-x86_64
+E2E_FLAVOUR=preload
+E2E_QEMU_CONF='open_hook = "enforce"'
+e2e_flavour
+start_guest preload "$E2E_QEMU_CONF" "$E2E_GUEST_EMULATOR"
 restart preload
 blockpull_works preload
 snapshot_works preload

@@ -112,14 +112,13 @@ check "xml: a file it does not list is refused" \
 stop_guest xml
 
 # --- Debian's QEMU, no native support: the preload library ---------------
-PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
-mkdir -p "$E2E_DIR/lib"
-install -m 0755 "$PRELOAD_SO" "$E2E_DIR/lib/"
+E2E_FLAVOUR=preload
+E2E_QEMU_CONF='open_hook = "enforce"'
+e2e_flavour
 e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
 rm -f "$E2E_LOGS"/virtqemud*.log
-E2E_QEMU_CONF="open_hook = \"enforce\"
-open_hook_preload = \"$E2E_DIR/lib/libopenhook-preload.so\"" e2e_daemons_up
-e2e_domain_xml "$DOM" "$D/top.qcow2" | sed "s|$E2E_EMULATOR|/usr/bin/qemu-system-x86_64|" > "$D/$DOM.xml"
+e2e_daemons_up
+e2e_domain_xml "$DOM" "$D/top.qcow2" > "$D/$DOM.xml"
 check "preload: define with Debian's qemu-system-x86_64" virsh define "$D/$DOM.xml"
 check "preload: start" virsh start "$DOM"
 pid=$(e2e_qemu_pid "$DOM")
