@@ -25,6 +25,8 @@ PKGS=(
     # root-squashed storage: a FUSE mount that refuses root (tests/unit,
     # tests/e2e/openhook-rootsquash.sh)
     bindfs fuse3
+    # a FUSE file system whose open() hangs (tests/fuse/sleepfs.py)
+    python3-fusepy
     # MAC policies for broker mode, compiled and checked (tests/policy)
     selinux-policy-dev selinux-policy-default checkpolicy semodule-utils
     policycoreutils setools python3-selinux apparmor

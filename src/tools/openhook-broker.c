@@ -23,13 +23,20 @@
  * Every decision is printed as one key=value line on stdout.  SIGUSR1
  * prints a "held=N" line there (fds the guest holds now); the summary on
  * stderr at exit gives the count the command held when it exited.
+ *
+ * On --socket it serves only peers of one uid (-u, SO_PEERCRED) and at
+ * most --max-connections of them at once, and it backs off instead of
+ * spinning when accept() runs out of fds: whoever can reach the socket
+ * must not be able to use the tool, nor to make it burn CPU, log or fds.
  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +48,21 @@
 #include "viropenhookbroker.h"
 #include "viropenhookproto.h"
 
+/* accept() out of fds or memory: pause it this long, doubling up to MAX. */
+#define TOOL_ACCEPT_BACKOFF_MIN_MS 10
+#define TOOL_ACCEPT_BACKOFF_MAX_MS 1000
+#define TOOL_DEFAULT_MAX_CONNECTIONS 64
+
+/*
+ * A peer can make the tool log at will (connect, get refused, repeat), so
+ * such lines are printed at most once a second; the ones in between are
+ * counted and the count goes with the next line, or out at exit.
+ */
+typedef struct {
+    gint64 last;                /* g_get_monotonic_time() of the last line */
+    unsigned long suppressed;
+} virOpenHookBrokerToolRateLimit;
+
 typedef struct {
     virOpenHookWhitelist *wl;
     GMainLoop *loop;
@@ -50,7 +72,49 @@ typedef struct {
     unsigned long granted;
     unsigned long denied;
     int heldAtExit;             /* -1: the command has not exited */
+    int lfd;                    /* listening socket, or -1 */
+    guint backoffMs;            /* 0: accepting; else accept() is paused */
+    uid_t peerUid;              /* the only uid served on @lfd */
+    unsigned int maxConns;      /* connections served at once */
+    unsigned int nconns;
+    virOpenHookBrokerToolRateLimit acceptLog;
+    virOpenHookBrokerToolRateLimit refuseLog;
 } virOpenHookBrokerTool;
+
+
+static void G_GNUC_PRINTF(2, 3)
+toolLogLimited(virOpenHookBrokerToolRateLimit *rl,
+               const char *fmt,
+               ...)
+{
+    gint64 now = g_get_monotonic_time();
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (rl->last && now - rl->last < G_USEC_PER_SEC) {
+        rl->suppressed++;
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (rl->suppressed)
+        fprintf(stderr, "%s (%lu similar lines suppressed)\n", msg, rl->suppressed);
+    else
+        fprintf(stderr, "%s\n", msg);
+    rl->last = now;
+    rl->suppressed = 0;
+}
+
+
+static void
+toolLogLimitedFlush(virOpenHookBrokerToolRateLimit *rl,
+                    const char *what)
+{
+    if (rl->suppressed)
+        fprintf(stderr, "%s: %lu similar lines suppressed\n", what, rl->suppressed);
+    rl->suppressed = 0;
+}
 
 
 static void
@@ -75,8 +139,11 @@ toolEvent(const virOpenHookEvent *ev,
 
 static void
 toolConnClosed(virOpenHookBrokerConn *conn,
-               void *opaque G_GNUC_UNUSED)
+               void *opaque)
 {
+    virOpenHookBrokerTool *tool = opaque;
+
+    tool->nconns--;
     virOpenHookBrokerConnFree(conn);
 }
 
@@ -89,9 +156,82 @@ toolServe(virOpenHookBrokerTool *tool,
     GSource *source;
 
     virOpenHookBrokerConnSetMaxOutstanding(conn, tool->maxOutstanding);
-    source = virOpenHookBrokerConnCreateSource(conn, toolConnClosed, NULL);
+    source = virOpenHookBrokerConnCreateSource(conn, toolConnClosed, tool);
     g_source_attach(source, NULL);
     g_source_unref(source);
+    tool->nconns++;
+}
+
+
+/*
+ * docs/protocol.rst: the broker authenticates every connection it accepts
+ * on its named socket.  libvirt knows its QEMU's pid; this tool knows the
+ * uid its client runs as (-u).  The socket's mode is not enough: whoever
+ * created or chmod'ed it may have let anyone connect.
+ */
+static bool
+toolPeerAllowed(virOpenHookBrokerTool *tool,
+                int sock)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        len != sizeof(cred)) {
+        toolLogLimited(&tool->refuseLog, "refused a peer: SO_PEERCRED: %s",
+                       g_strerror(errno));
+        return false;
+    }
+    if (cred.uid != tool->peerUid) {
+        toolLogLimited(&tool->refuseLog,
+                       "refused peer pid=%d uid=%u: only uid %u is served (-u)",
+                       (int)cred.pid, (unsigned int)cred.uid,
+                       (unsigned int)tool->peerUid);
+        return false;
+    }
+    if (tool->nconns >= tool->maxConns) {
+        toolLogLimited(&tool->refuseLog,
+                       "refused peer pid=%d uid=%u: %u connections open (--max-connections)",
+                       (int)cred.pid, (unsigned int)cred.uid, tool->nconns);
+        return false;
+    }
+    return true;
+}
+
+
+static gboolean toolAccept(gint fd, GIOCondition cond, gpointer opaque);
+
+static gboolean
+toolAcceptResume(gpointer opaque)
+{
+    virOpenHookBrokerTool *tool = opaque;
+
+    g_unix_fd_add(tool->lfd, G_IO_IN, toolAccept, tool);
+    return G_SOURCE_REMOVE;
+}
+
+
+/*
+ * Out of fds or memory: the connection stays queued and the socket stays
+ * readable, so polling it again at once would spin (and log) at full
+ * speed.  Stop polling it for a while, longer each time in a row, and
+ * keep serving the connections we have: their closing is what gives fds
+ * back.  The first accept() that succeeds ends the episode.
+ */
+static gboolean
+toolAcceptBackoff(virOpenHookBrokerTool *tool,
+                  int err)
+{
+    if (tool->backoffMs == 0) {
+        tool->backoffMs = TOOL_ACCEPT_BACKOFF_MIN_MS;
+        toolLogLimited(&tool->acceptLog,
+                       "accept: %s; pausing new connections (%u open)",
+                       g_strerror(err), tool->nconns);
+    } else {
+        tool->backoffMs = MIN(tool->backoffMs * 2, TOOL_ACCEPT_BACKOFF_MAX_MS);
+    }
+    g_timeout_add(tool->backoffMs, toolAcceptResume, tool);
+    return G_SOURCE_REMOVE;
 }
 
 
@@ -104,13 +244,55 @@ toolAccept(gint fd,
     int sock;
 
     if ((sock = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-        /* EMFILE and friends: keep serving the connections we have. */
-        if (errno != EAGAIN && errno != EINTR)
-            fprintf(stderr, "accept: %s\n", g_strerror(errno));
+        switch (errno) {
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            return toolAcceptBackoff(tool, errno);
+        case EAGAIN:
+        case EINTR:
+        case ECONNABORTED:
+            break;
+        default:
+            toolLogLimited(&tool->acceptLog, "accept: %s", g_strerror(errno));
+            break;
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    tool->backoffMs = 0;
+    if (!toolPeerAllowed(tool, sock)) {
+        virOpenHookCloseFD(&sock);
         return G_SOURCE_CONTINUE;
     }
     toolServe(tool, sock);
     return G_SOURCE_CONTINUE;
+}
+
+
+/* -u: a number or a user name */
+static bool
+toolParseUid(const char *str,
+             uid_t *uid)
+{
+    struct passwd *pw;
+
+    if (g_ascii_isdigit(*str)) {
+        char *end = NULL;
+        guint64 val;
+
+        errno = 0;
+        val = g_ascii_strtoull(str, &end, 10);
+        if (errno == 0 && !*end && val < (uid_t)-1) {
+            *uid = val;
+            return true;
+        }
+    } else if ((pw = getpwnam(str))) {
+        *uid = pw->pw_uid;
+        return true;
+    }
+    fprintf(stderr, "bad peer uid or unknown user '%s'\n", str);
+    return false;
 }
 
 
@@ -326,8 +508,9 @@ int
 main(int argc,
      char **argv)
 {
-    virOpenHookBrokerTool tool = { .exitStatus = 0, .heldAtExit = -1 };
+    virOpenHookBrokerTool tool = { .exitStatus = 0, .heldAtExit = -1, .lfd = -1 };
     g_autofree char *sockpath = NULL;
+    g_autofree char *peerUser = NULL;
     g_autofree char *wlfile = NULL;
     g_autofree char *guest = NULL;
     g_auto(GStrv) allowRO = NULL;
@@ -337,6 +520,7 @@ main(int argc,
     gboolean quiet = FALSE;
     gint maxFds = VIR_OPENHOOK_DEFAULT_MAX_FDS;
     gint maxOutstanding = VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING;
+    gint maxConns = TOOL_DEFAULT_MAX_CONNECTIONS;
     g_auto(GStrv) command = NULL;
     GOptionEntry entries[] = {
         { "socket", 's', 0, G_OPTION_ARG_FILENAME, &sockpath,
@@ -355,6 +539,12 @@ main(int argc,
           "fds the guest may hold", "N" },
         { "max-outstanding", 'o', 0, G_OPTION_ARG_INT, &maxOutstanding,
           "requests a connection may have in flight", "N" },
+        { "peer-uid", 'u', 0, G_OPTION_ARG_STRING, &peerUser,
+          "serve only clients of this uid or user on --socket (default: own euid)",
+          "UID" },
+        { "max-connections", 'n', 0, G_OPTION_ARG_INT, &maxConns,
+          "connections served at once on --socket (default "
+          G_STRINGIFY(TOOL_DEFAULT_MAX_CONNECTIONS) ")", "N" },
         { "guest", 'g', 0, G_OPTION_ARG_STRING, &guest,
           "guest name used in events", "NAME" },
         { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
@@ -385,6 +575,14 @@ main(int argc,
         "socket is connected to PATH, so that it can reconnect to another broker\n"
         "listening there after this one exited.\n"
         "\n"
+        "On --socket, only clients whose uid (SO_PEERCRED) is -u UID are served,\n"
+        "whatever the socket's mode lets connect; the default is the broker's own\n"
+        "effective uid, which owns the socket.  Others, and clients beyond\n"
+        "--max-connections, are closed at once, unanswered, and logged on stderr\n"
+        "(at most one line a second, with a count of the lines left out).  When\n"
+        "accept() runs out of fds or memory, the broker stops accepting for 10 ms,\n"
+        "doubling up to 1 s until one succeeds, and serves its connections meanwhile.\n"
+        "\n"
         "SIGUSR1 prints 'held=N' (fds the guest holds now) with the events; the\n"
         "summary on stderr at exit gives held=N when the command exited.\n");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
@@ -408,6 +606,10 @@ main(int argc,
     tool.loop = g_main_loop_new(NULL, FALSE);
     tool.quiet = quiet;
     tool.maxOutstanding = MAX(maxOutstanding, 1);
+    tool.maxConns = MAX(maxConns, 1);
+    tool.peerUid = geteuid();
+    if (peerUser && !toolParseUid(peerUser, &tool.peerUid))
+        return 2;
     virOpenHookWhitelistSetMaxFds(tool.wl, MAX(maxFds, 0));
     virOpenHookWhitelistSetMode(tool.wl, permissive ? VIR_OPENHOOK_MODE_PERMISSIVE :
                                                       VIR_OPENHOOK_MODE_ENFORCE);
@@ -432,6 +634,7 @@ main(int argc,
     if (command && !toolSpawn(&tool, command, lfd, sockpath))
         return 2;
     if (sockpath) {
+        tool.lfd = lfd;
         g_unix_fd_add(lfd, G_IO_IN, toolAccept, &tool);
         if (!quiet)
             printf("listening on %s\n", sockpath);
@@ -441,6 +644,8 @@ main(int argc,
 
     if (tool.heldAtExit < 0)
         tool.heldAtExit = virOpenHookWhitelistGetHeldFds(tool.wl);
+    toolLogLimitedFlush(&tool.acceptLog, "accept");
+    toolLogLimitedFlush(&tool.refuseLog, "refused peers");
     fprintf(stderr, "openhook-broker: granted=%lu denied=%lu held=%d\n",
             tool.granted, tool.denied, tool.heldAtExit);
     if (sockpath)

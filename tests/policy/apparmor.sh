@@ -157,6 +157,8 @@ for peer in libvirtd /usr/sbin/libvirtd virtqemud unconfined; do
 done
 holds "QEMU may check the channel's socket type" "$P" 'unix \(getattr, getopt\) type=seqpacket addr=none,'
 holds "ld.so may map the preload library" "$P" '^  /usr/lib/libvirt/openhook-preload.so mr,'
+holds "the opener helper runs under the guest profile" "$P" \
+    '^  /usr/\{lib,libexec\}/libvirt/libvirt_openhook_opener rm,'
 holds "dac_override is denied (QEMU opens no image)" "$P" '^  deny capability dac_override,'
 holds "dac_read_search is denied" "$P" '^  deny capability dac_read_search,'
 holds "the stock abstraction still allows only stream sockets with the daemon" "$P" \

@@ -146,6 +146,10 @@ has_rule "virtd_t may transition to svirt_broker_t" '^allow ' \
     -A -s virtd_t -t svirt_broker_t -c process -p transition
 has_rule "svirt_broker_t is entered by executing qemu_exec_t" '^allow ' \
     -A -s svirt_broker_t -t qemu_exec_t -c file -p entrypoint
+for t in svirt_t svirt_broker_t; do
+    has_rule "virtd_t may use descriptors the opener opened in $t (fd use)" '^allow ' \
+        -A -s virtd_t -t "$t" -c fd -p use
+done
 has_rule "svirt_t is unchanged (still opens svirt_image_t)" '^allow ' \
     -A -s svirt_t -t svirt_image_t -c file -p open
 

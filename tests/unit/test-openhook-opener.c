@@ -15,11 +15,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
@@ -35,6 +37,7 @@ static struct {
     char *top;          /* 0755, root's */
     char *src;          /* the user's files */
     char *mnt;          /* bindfs --no-allow-other of src, by the user */
+    char *helper;       /* a copy of the helper the user can run */
     uid_t uid;
     gid_t gid;
 } fx;
@@ -139,6 +142,18 @@ ohtSetUp(void)
     g_assert_cmpint(chown(fx.src, fx.uid, fx.gid), ==, 0);
     g_assert_cmpint(chown(fx.mnt, fx.uid, fx.gid), ==, 0);
 
+    /* the build tree may be out of the user's reach */
+    fx.helper = g_build_filename(fx.top, "libvirt_openhook_opener", NULL);
+    {
+        g_autofree char *cp = g_strdup_printf("cp %s %s", OPENHOOK_OPENER_PATH,
+                                              fx.helper);
+        int status = -1;
+
+        g_assert_true(g_spawn_command_line_sync(cp, NULL, NULL, &status, NULL));
+        g_assert_cmpint(status, ==, 0);
+        g_assert_cmpint(chmod(fx.helper, 0755), ==, 0);
+    }
+
     cmd = g_strdup_printf("bindfs --no-allow-other %s %s", fx.src, fx.mnt);
     if (!ohtRunAs(cmd)) {
         fx.skip = g_strdup("FUSE is unavailable (bindfs as " QEMU_USER " failed)");
@@ -163,6 +178,7 @@ ohtTearDown(void)
     g_free(fx.top);
     g_free(fx.src);
     g_free(fx.mnt);
+    g_free(fx.helper);
     g_free(fx.skip);
 }
 
@@ -763,6 +779,387 @@ testStuckDaemon(void)
     g_assert_true(ohtProcessGone(pid));
 }
 
+/* ---- the exec'd helper, as the daemon runs it ---- */
+
+/*
+ * What the daemon's virCommand does, in small: fork, become the user
+ * (groups, gid, uid: @asRoot stays root, to see the helper refuse),
+ * keep the two channels as fds 3 and 4, exec the helper program.
+ */
+static virOpenHookOpener *
+ohtSpawn(bool asRoot,
+         char **errmsg)
+{
+    int ctrl[2] = { -1, -1 };
+    int async[2] = { -1, -1 };
+    pid_t pid;
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl), ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, async), ==, 0);
+
+    if ((pid = fork()) == 0) {
+        char *argv[] = { fx.helper, (char *)"3", (char *)"4", NULL };
+        char *envp[] = { NULL };
+
+        if (dup2(ctrl[1], 3) < 0 || dup2(async[1], 4) < 0)
+            _exit(126);
+        if (!asRoot &&
+            (setgroups(0, NULL) < 0 ||
+             setresgid(fx.gid, fx.gid, fx.gid) < 0 ||
+             setresuid(fx.uid, fx.uid, fx.uid) < 0))
+            _exit(126);
+        execve(fx.helper, argv, envp);
+        _exit(127);
+    }
+    g_assert_cmpint(pid, >, 0);
+    virOpenHookCloseFD(&ctrl[1]);
+    virOpenHookCloseFD(&async[1]);
+    return virOpenHookOpenerAdopt(pid, ctrl[0], async[0],
+                                  asRoot ? 0 : fx.uid, asRoot ? 0 : fx.gid,
+                                  errmsg);
+}
+
+
+static virOpenHookOpener *
+ohtSpawnUser(void)
+{
+    g_autofree char *errmsg = NULL;
+    virOpenHookOpener *op = ohtSpawn(false, &errmsg);
+
+    if (!op)
+        g_error("%s", errmsg);
+    return op;
+}
+
+
+/* The helper refuses to be root: a start that forgot to drop
+ * privileges fails, it does not serve. */
+static void
+testExecRefusesRoot(void)
+{
+    g_autofree char *errmsg = NULL;
+    virOpenHookOpener *op;
+
+    if (ohtSkipped())
+        return;
+    op = ohtSpawn(true, &errmsg);
+    g_assert_null(op);
+    g_assert_nonnull(errmsg);
+    g_assert_nonnull(strstr(errmsg, "did not start"));
+    g_assert_nonnull(strstr(errmsg, g_strerror(EPERM)));
+}
+
+
+/* Whether @pid's memory holds @needle (read as root, by ptrace rights) */
+static bool
+ohtMemoryContains(pid_t pid,
+                  const char *needle)
+{
+    g_autofree char *mapsPath = g_strdup_printf("/proc/%lld/maps", (long long)pid);
+    g_autofree char *memPath = g_strdup_printf("/proc/%lld/mem", (long long)pid);
+    g_autofree char *maps = NULL;
+    g_auto(GStrv) lines = NULL;
+    size_t nlen = strlen(needle);
+    bool found = false;
+    size_t i;
+    int fd;
+
+    g_assert_true(g_file_get_contents(mapsPath, &maps, NULL, NULL));
+    g_assert_cmpint((fd = open(memPath, O_RDONLY)), >=, 0);
+    lines = g_strsplit(maps, "\n", -1);
+    for (i = 0; lines[i] && !found; i++) {
+        unsigned long long start;
+        unsigned long long end;
+        char perms[5];
+        g_autofree char *buf = NULL;
+        ssize_t n;
+
+        if (sscanf(lines[i], "%llx-%llx %4s", &start, &end, perms) != 3 ||
+            perms[0] != 'r' || strstr(lines[i], "[vvar]") ||
+            end - start > 256 * 1024 * 1024ULL)
+            continue;
+        buf = g_malloc(end - start);
+        if ((n = pread(fd, buf, end - start, start)) <= 0)
+            continue;
+        found = !!memmem(buf, n, needle, nlen);
+    }
+    virOpenHookCloseFD(&fd);
+    return found;
+}
+
+
+/* The exec'd helper is exactly the user: ids, no groups, no
+ * capabilities, no_new_privs, not dumpable; it is the helper program,
+ * and holds nothing of the process that started it (a secret planted
+ * in its memory before the start). A forked opener holds the secret:
+ * that is what the exec is for. */
+static void
+testExecProcess(void)
+{
+    g_autofree char *status = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *expect = NULL;
+    g_autofree char *exe = NULL;
+    g_autofree char *secret = NULL;
+    virOpenHookOpener *op;
+    virOpenHookOpener *forked;
+    pid_t pid;
+
+    if (ohtSkipped())
+        return;
+
+    /* on the heap, built at run time: not in the binary's image */
+    secret = g_strdup_printf("openhook-secret-%08x%08x",
+                             g_random_int(), g_random_int());
+
+    op = ohtSpawnUser();
+    pid = virOpenHookOpenerGetPid(op);
+    g_assert_true(virOpenHookOpenerIsAlive(op));
+
+    path = g_strdup_printf("/proc/%lld/status", (long long)pid);
+    g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+    expect = g_strdup_printf("Uid:\t%u\t%u\t%u\t%u\n", fx.uid, fx.uid, fx.uid, fx.uid);
+    g_assert_nonnull(strstr(status, expect));
+    g_clear_pointer(&expect, g_free);
+    expect = g_strdup_printf("Gid:\t%u\t%u\t%u\t%u\n", fx.gid, fx.gid, fx.gid, fx.gid);
+    g_assert_nonnull(strstr(status, expect));
+    g_assert_true(g_regex_match_simple("\nGroups:\\s*\n", status, 0, 0));
+    g_assert_nonnull(strstr(status, "\nCapEff:\t0000000000000000\n"));
+    g_assert_nonnull(strstr(status, "\nCapPrm:\t0000000000000000\n"));
+    g_assert_nonnull(strstr(status, "\nNoNewPrivs:\t1\n"));
+
+    g_clear_pointer(&path, g_free);
+    path = g_strdup_printf("/proc/%lld/exe", (long long)pid);
+    exe = g_file_read_link(path, NULL);
+    g_assert_cmpstr(exe, ==, fx.helper);
+
+    /* not dumpable: /proc/PID/mem and ptrace are root's only */
+    g_clear_pointer(&path, g_free);
+    path = g_strdup_printf("/proc/%lld/environ", (long long)pid);
+    g_assert_true(ohtRunAsf("! cat %s >/dev/null 2>&1", path));
+
+    g_assert_false(ohtMemoryContains(pid, secret));
+    g_assert_true(ohtMemoryContains(getpid(), secret));
+
+    /* the control: fork without exec copies the secret */
+    forked = ohtOpenerNew();
+    g_assert_true(ohtMemoryContains(virOpenHookOpenerGetPid(forked), secret));
+    virOpenHookOpenerUnref(forked);
+
+    virOpenHookOpenerUnref(op);
+    g_assert_cmpint(waitpid(pid, NULL, WNOHANG), ==, -1);
+    g_assert_cmpint(errno, ==, ECHILD);
+    g_assert_true(ohtProcessGone(pid));
+}
+
+
+typedef struct {
+    unsigned int starts;
+    pid_t last;
+} ohtStarter;
+
+
+static virOpenHookOpener *
+ohtStart(void *opaque,
+         char **errmsg)
+{
+    ohtStarter *st = opaque;
+    virOpenHookOpener *op = ohtSpawn(false, errmsg);
+
+    st->starts++;
+    if (op)
+        st->last = virOpenHookOpenerGetPid(op);
+    return op;
+}
+
+
+/* Whether a process of the user runs the helper program */
+static unsigned int
+ohtCountHelpers(void)
+{
+    g_autofree char *cmd = g_strdup_printf("pgrep -c -u %s -f '^%s '",
+                                           QEMU_USER, fx.helper);
+    g_autofree char *out = NULL;
+
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+    return g_ascii_strtoull(out, NULL, 10);
+}
+
+
+/* No helper until one is needed: allowing local files (root can)
+ * starts none, the first file on storage that refuses root starts one,
+ * and the next ones reuse it. */
+static void
+testLazyStart(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *img = ohtUserPath(fx.mnt, "img");
+    g_autofree char *img2 = ohtUserPath(fx.mnt, "img2");
+    g_autofree char *local = g_build_filename(fx.top, "local", NULL);
+    ohtStarter st = { 0 };
+
+    if (ohtSkipped())
+        return;
+    ohtUserFile("img", "image");
+    ohtUserFile("img2", "image2");
+    g_assert_true(g_file_set_contents(local, "local", -1, NULL));
+
+    virOpenHookWhitelistSetOpenerStart(wl, ohtStart, &st, NULL);
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, local, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda", NULL), ==, 0);
+    g_assert_cmpuint(st.starts, ==, 0);
+    g_assert_cmpuint(ohtCountHelpers(), ==, 0);
+
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdb", NULL), ==, 0);
+    g_assert_cmpuint(st.starts, ==, 1);
+    g_assert_cmpuint(ohtCountHelpers(), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img2, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdc", NULL), ==, 0);
+    g_assert_cmpuint(st.starts, ==, 1);
+
+    virOpenHookWhitelistSetOpener(wl, NULL);
+    g_assert_cmpuint(ohtCountHelpers(), ==, 0);
+}
+
+
+/* Whether @pid is gone or a zombie (killed, not reaped yet), within
+ * half a second (SIGKILL is delivered asynchronously) */
+static bool
+ohtProcessDead(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%lld/stat", (long long)pid);
+    int i;
+
+    for (i = 0; i < 50; i++) {
+        g_autofree char *stat = NULL;
+        const char *p;
+
+        if (!g_file_get_contents(path, &stat, NULL, NULL))
+            return true;
+        if ((p = strrchr(stat, ')')) && p[1] == ' ' && p[2] == 'Z')
+            return true;
+        g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+    }
+    return false;
+}
+
+
+/* QEMU's user stops the helper. A request waiting for it is denied
+ * within the deadline, the helper is killed, and the next need starts
+ * a new one that serves: through the broker (event thread) and through
+ * Add() (a job), and nothing waits longer. */
+static void
+testStoppedHelper(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *img = ohtUserPath(fx.mnt, "img");
+    g_autofree char *img2 = ohtUserPath(fx.mnt, "img2");
+    g_autofree char *errmsg = NULL;
+    ohtStarter st = { 0 };
+    virOpenHookClient *client;
+    ohtEvents *ev;
+    ohtBroker *b;
+    uint64_t handle;
+    gint64 start;
+    gint64 took;
+    pid_t first;
+    pid_t second;
+    int fd;
+
+    if (ohtSkipped())
+        return;
+    ohtUserFile("img", "image");
+    ohtUserFile("img2", "image2");
+    ev = ohtEventsNew(wl);
+    virOpenHookWhitelistSetOpenerStart(wl, ohtStart, &st, NULL);
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda", NULL), ==, 0);
+    first = st.last;
+    client = ohtClientStart(wl, &b);
+
+    /* the broker's request: denied at the deadline, helper killed */
+    g_assert_cmpint(kill(first, SIGSTOP), ==, 0);
+    start = g_get_monotonic_time();
+    g_assert_cmpint(virOpenHookClientOpen(client, img, O_RDONLY, 0, &handle),
+                    ==, -EACCES);
+    took = g_get_monotonic_time() - start;
+    g_assert_cmpint(took, >=, (VIR_OPENHOOK_OPENER_TIMEOUT_MS - 100) * 1000LL);
+    g_assert_cmpint(took, <, (VIR_OPENHOOK_OPENER_TIMEOUT_MS + 1500) * 1000LL);
+    g_assert_true(ohtEventsContain(ev, "opener: "));
+    g_assert_true(ohtProcessDead(first));
+
+    /* the next request gets a new helper, which serves it */
+    fd = virOpenHookClientOpen(client, img, O_RDONLY | O_CLOEXEC, 0, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpuint(st.starts, ==, 2);
+    second = st.last;
+    g_assert_cmpint(second, !=, first);
+    g_assert_true(ohtProcessGone(first));
+
+    /* a job's Add(): the same */
+    g_assert_cmpint(kill(second, SIGSTOP), ==, 0);
+    start = g_get_monotonic_time();
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img2, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdb", &errmsg), ==, -ETIMEDOUT);
+    took = g_get_monotonic_time() - start;
+    g_assert_cmpint(took, <, (VIR_OPENHOOK_OPENER_TIMEOUT_MS + 1500) * 1000LL);
+    g_assert_true(ohtProcessDead(second));
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img2, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdb", NULL), ==, 0);
+    g_assert_cmpuint(st.starts, ==, 3);
+    g_assert_true(ohtProcessGone(second));
+
+    /* one stopped before it said it was ready: the start gives up */
+    virOpenHookClientFree(client);
+    ohtBrokerStop(b);
+    virOpenHookWhitelistSetEventCallback(wl, NULL, NULL);
+    ohtEventsFree(ev);
+    virOpenHookWhitelistSetOpener(wl, NULL);
+    g_assert_cmpuint(ohtCountHelpers(), ==, 0);
+}
+
+
+/* A symlink planted by QEMU's user on its storage, pointing out of it to
+ * a file root can reach: the opener follows it (as QEMU would), but the
+ * name it gives back is refused, or root would open that file for QEMU. */
+static void
+testOpenerEscape(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autoptr(virOpenHookOpener) op = NULL;
+    g_autofree char *pub = g_build_filename(fx.top, "root-file", NULL);
+    g_autofree char *escape = ohtUserPath(fx.mnt, "escape");
+    g_autofree char *errmsg = NULL;
+    virOpenHookEntryInfo info = { 0 };
+    virOpenHookClient *client;
+    ohtBroker *b;
+    uint64_t handle;
+
+    if (ohtSkipped())
+        return;
+    g_assert_true(g_file_set_contents(pub, "root's", -1, NULL));
+    g_assert_cmpint(chmod(pub, 0644), ==, 0);
+    g_assert_true(ohtRunAsf("ln -sfn %s %s", pub, escape));
+
+    op = ohtSpawnUser();
+    virOpenHookWhitelistSetOpener(wl, op);
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, escape, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda", &errmsg), ==, -EPERM);
+    g_assert_nonnull(strstr(errmsg, "root can reach"));
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(wl, pub, &info), <, 0);
+    virOpenHookEntryInfoClear(&info);
+
+    client = ohtClientStart(wl, &b);
+    g_assert_cmpint(virOpenHookClientOpen(client, pub, O_RDONLY, 0, &handle),
+                    ==, -EACCES);
+    g_assert_cmpint(virOpenHookClientOpen(client, escape, O_RDONLY, 0, &handle),
+                    ==, -EACCES);
+    virOpenHookClientFree(client);
+    ohtBrokerStop(b);
+}
+
 
 int
 main(int argc,
@@ -782,6 +1179,11 @@ main(int argc,
     g_test_add_func("/opener/death", testOpenerDeath);
     g_test_add_func("/opener/hangup-while-waiting", testHangupWhileWaiting);
     g_test_add_func("/opener/stuck-daemon", testStuckDaemon);
+    g_test_add_func("/opener/exec/refuses-root", testExecRefusesRoot);
+    g_test_add_func("/opener/exec/process", testExecProcess);
+    g_test_add_func("/opener/exec/lazy-start", testLazyStart);
+    g_test_add_func("/opener/exec/stopped", testStoppedHelper);
+    g_test_add_func("/opener/exec/escape", testOpenerEscape);
 
     ret = g_test_run();
     ohtTearDown();

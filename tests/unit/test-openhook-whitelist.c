@@ -329,6 +329,15 @@ testCreate(Fixture *f,
     g_assert_cmpuint(info.ino, ==, st.st_ino);
     virOpenHookEntryInfoClear(&info);
 
+    /* Creating is writing: O_RDONLY with O_CREAT or O_EXCL is refused
+     * even on a create entry, and creates nothing. */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, other, VIR_OPENHOOK_ACCESS_RW,
+                                            VIR_OPENHOOK_ENTRY_CREATE, NULL, NULL), ==, 0);
+    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
+    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_CREAT | O_EXCL, NULL), ==, -EINVAL);
+    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_EXCL, NULL), ==, -EINVAL);
+    g_assert_cmpint(g_access(other, F_OK), !=, 0);
+
     /* O_EXCL on an existing file: the kernel's errno passes through. */
     g_assert_cmpint(brokerOpen(f, newimg, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
 
@@ -399,14 +408,18 @@ testPermissive(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
 
-    fd = brokerOpen(f, other, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, f->img, O_RDWR, &handle);
-    closeGrant(f, fd, handle);
+    /* What enforce would deny is only ever opened with QEMU's
+     * credentials, by the opener (test-openhook-permissive.c): without
+     * one, root opens nothing against the policy. */
+    g_assert_cmpint(brokerOpen(f, other, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
-                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 2);
+                                    VIR_OPENHOOK_DECISION_DENY), ==, 2);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
+    g_assert_true(ohtEventsContain(f->ev, "no opener"));
+    fd = brokerOpen(f, f->img, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
 
     /* Safety rules stay: a directory is never handed out. */
     g_assert_cmpint(brokerOpen(f, f->dir, O_RDONLY, NULL), ==, -EACCES);
@@ -719,7 +732,8 @@ testDirCreate(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
     g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, newro, O_RDONLY | O_CREAT, NULL), ==, -EACCES);
+    /* creating is writing (protocol.rst): malformed with O_RDONLY */
+    g_assert_cmpint(brokerOpen(f, newro, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
     g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
     g_assert_cmpint(g_access(newro, F_OK), !=, 0);
     g_assert_cmpint(brokerOpen(f, a, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
@@ -728,7 +742,7 @@ testDirCreate(Fixture *f,
     g_assert_cmpint(g_stat(a, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 5);
     /* write access is checked first */
-    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NO_CREATE), ==, 1);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NO_CREATE), ==, 0);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 4);
 
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
@@ -847,8 +861,8 @@ testDirAddRejects(Fixture *f,
 }
 
 
-/* Permissive mode: policy denials beneath a directory become
- * would-deny grants, the file type rule and magic links do not. */
+/* Permissive mode beneath a directory: policy denials go to the opener
+ * (none here, so they are denied), the file type rule stays. */
 static void
 testDirPermissive(Fixture *f,
                   gconstpointer data G_GNUC_UNUSED)
@@ -869,23 +883,307 @@ testDirPermissive(Fixture *f,
     g_assert_cmpint(link(f->img, hl), ==, 0);
     g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
 
-    fd = brokerOpen(f, a, O_RDWR, &handle);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, out, O_RDONLY, &handle);
-    g_assert_cmpint(fstat(fd, &st), ==, 0);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, hl, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    /* Without an opener, nothing against the policy is opened: root
+     * never follows the escaping symlink nor opens the hard link. */
+    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, out, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(brokerOpen(f, hl, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
-                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 3);
+                                    VIR_OPENHOOK_DECISION_DENY), ==, 3);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_HARD_LINK), ==, 1);
+    fd = brokerOpen(f, a, O_RDONLY, &handle);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    closeGrant(f, fd, handle);
 
     g_assert_cmpint(brokerOpen(f, fifo, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 1);
+    /* the directory itself is not listed: nothing root opens */
     g_assert_cmpint(brokerOpen(f, d, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 2);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 1);
     g_assert_cmpint(brokerOpen(f, a, O_PATH, NULL), ==, -EINVAL);
+}
+
+
+/* The layout of a trusted path with ".." after a symlink: ROOT/link ->
+ * other/sub, so the kernel resolves ROOT/link/../disk.qcow2 to
+ * ROOT/other/disk.qcow2, while a lexical normalisation says
+ * ROOT/disk.qcow2, another file. Returns the spelling ROOT/link/../NAME. */
+static char *
+trustLayout(Fixture *f,
+            const char *name,
+            char **lexical,
+            char **kernel)
+{
+    g_autofree char *other = g_build_filename(f->dir, "other", NULL);
+    g_autofree char *sub = g_build_filename(other, "sub", NULL);
+    g_autofree char *link = g_build_filename(f->dir, "link", NULL);
+
+    g_assert_cmpint(g_mkdir(other, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+    g_assert_cmpint(symlink("other/sub", link), ==, 0);
+    *lexical = g_build_filename(f->dir, name, NULL);
+    *kernel = g_build_filename(other, name, NULL);
+    return g_strdup_printf("%s/link/../%s", f->dir, name);
+}
+
+
+static void
+assertSameFile(int fd,
+               const char *path)
+{
+    struct stat a;
+    struct stat b;
+
+    g_assert_cmpint(fstat(fd, &a), ==, 0);
+    g_assert_cmpint(stat(path, &b), ==, 0);
+    g_assert_cmpuint(a.st_dev, ==, b.st_dev);
+    g_assert_cmpuint(a.st_ino, ==, b.st_ino);
+}
+
+
+/* A trusted path is resolved by the kernel as it was given, never
+ * normalised lexically first: the entry is the file libvirt probed. */
+static void
+testTrustDotDotAfterSymlink(Fixture *f,
+                            gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *lexical = NULL;
+    g_autofree char *kernel = NULL;
+    g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
+    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *k = NULL;
+    g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
+    virOpenHookEntryInfo info;
+    char buf[16] = { 0 };
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    k = ohtWriteFile(kdir, "disk.qcow2", "kernel");
+    g_assert_cmpstr(k, ==, kernel);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, spelling, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vda", NULL), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+
+    /* the canonical name and identity are the kernel's */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, spelling, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, kernel);
+    g_assert_true(info.bound);
+    g_assert_cmpint(stat(kernel, &st), ==, 0);
+    g_assert_cmpuint(info.dev, ==, st.st_dev);
+    g_assert_cmpuint(info.ino, ==, st.st_ino);
+    virOpenHookEntryInfoClear(&info);
+
+    /* QEMU asks for the spelling libvirt gave it: it gets that file */
+    fd = brokerOpen(f, spelling, O_RDONLY, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    assertSameFile(fd, kernel);
+    g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), ==, 6);
+    g_assert_cmpstr(buf, ==, "kernel");
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, kernel, O_RDONLY, &handle);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+
+    /* lookups by trusted path find what the kernel names: the lexical
+     * file is not listed */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, lexical,
+                                                  VIR_OPENHOOK_ACCESS_RW), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, spelling,
+                                                  VIR_OPENHOOK_ACCESS_RW), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, kernel, &info), ==, 0);
+    g_assert_cmpint(info.access, ==, VIR_OPENHOOK_ACCESS_RW);
+    virOpenHookEntryInfoClear(&info);
+
+    /* the same file by another spelling is the same entry */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, kernel, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdb", NULL), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, kernel), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+    g_assert_cmpint(brokerOpen(f, spelling, O_RDONLY, NULL), ==, -EACCES);
+}
+
+
+/* The guest's spelling of a trusted path with ".." is an alias: it must
+ * never shadow the canonical entry of a listed file of that name,
+ * whichever was added first; removing the canonical entry leaves the
+ * alias. */
+static void
+testTrustAliasShadow(Fixture *f,
+                     gconstpointer data)
+{
+    bool canonicalFirst = GPOINTER_TO_INT(data);
+    g_autofree char *lexical = NULL;
+    g_autofree char *kernel = NULL;
+    g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
+    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
+    g_autofree char *k = ohtWriteFile(kdir, "disk.qcow2", "kernel");
+    virOpenHookEntryInfo info;
+    uint64_t handle;
+    int fd;
+
+    if (canonicalFirst)
+        g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, lexical, VIR_OPENHOOK_ACCESS_RO, 0,
+                                                "vdb", NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, spelling, VIR_OPENHOOK_ACCESS_RW, 0,
+                                            "vda", NULL), ==, 0);
+    if (!canonicalFirst)
+        g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, lexical, VIR_OPENHOOK_ACCESS_RO, 0,
+                                                "vdb", NULL), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 2);
+
+    /* each trusted name finds its own entry */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, lexical);
+    g_assert_cmpint(info.access, ==, VIR_OPENHOOK_ACCESS_RO);
+    virOpenHookEntryInfoClear(&info);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, spelling, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, kernel);
+    virOpenHookEntryInfoClear(&info);
+
+    /* the guest's name is the canonical one's: read-only, that file */
+    fd = brokerOpen(f, lexical, O_RDONLY, &handle);
+    assertSameFile(fd, lexical);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(brokerOpen(f, lexical, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
+    fd = brokerOpen(f, kernel, O_RDWR, &handle);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+
+    /* the canonical entry goes: the alias serves its file again */
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
+    fd = brokerOpen(f, spelling, O_RDWR, &handle);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+    g_assert_cmpint(brokerOpen(f, lexical, O_RDONLY, NULL), ==, -EACCES);
+}
+
+
+/* A create entry: the file is created where the kernel resolves the
+ * trusted path, and bound to what was created there. */
+static void
+testTrustCreate(Fixture *f,
+                gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *lexical = NULL;
+    g_autofree char *kernel = NULL;
+    g_autofree char *spelling = trustLayout(f, "new.img", &lexical, &kernel);
+    g_autofree char *planted = NULL;
+    virOpenHookEntryInfo info;
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, spelling, VIR_OPENHOOK_ACCESS_RW,
+                                            VIR_OPENHOOK_ENTRY_CREATE, NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, spelling, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, kernel);
+    g_assert_false(info.bound);
+    virOpenHookEntryInfoClear(&info);
+
+    fd = brokerOpen(f, spelling, O_RDWR | O_CREAT | O_EXCL, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+    g_assert_cmpint(g_stat(lexical, &st), ==, -1);
+    g_assert_cmpint(stat(kernel, &st), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, spelling, &info), ==, 0);
+    g_assert_true(info.bound);
+    g_assert_cmpuint(info.ino, ==, st.st_ino);
+    virOpenHookEntryInfoClear(&info);
+
+    /* a file planted at the lexical name is not it */
+    planted = ohtWriteFile(f->dir, "new.img", "planted");
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+}
+
+
+/* A directory given with ".." after a symlink: the kernel's directory
+ * is listed, the guest's spelling leads beneath it. */
+static void
+testTrustDirDotDot(Fixture *f,
+                   gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *lexical = NULL;
+    g_autofree char *kernel = NULL;
+    g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
+    g_autofree char *dirSpelling = g_strdup_printf("%s/link/..", f->dir);
+    g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
+    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *k = ohtWriteFile(kdir, "disk.qcow2", "kernel");
+    virOpenHookEntryInfo info;
+    uint64_t handle;
+    int fd;
+
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, dirSpelling, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, dirSpelling, &info), ==, 0);
+    g_assert_cmpstr(info.canonical, ==, kdir);
+    g_assert_true(info.dir);
+    virOpenHookEntryInfoClear(&info);
+    /* the lexical directory is not listed */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, f->dir, &info), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->dir), ==, -ENOENT);
+
+    fd = brokerOpen(f, spelling, O_RDONLY, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+    fd = brokerOpen(f, kernel, O_RDONLY, &handle);
+    assertSameFile(fd, kernel);
+    closeGrant(f, fd, handle);
+
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, dirSpelling), ==, 0);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+    g_assert_cmpint(brokerOpen(f, spelling, O_RDONLY, NULL), ==, -EACCES);
+}
+
+
+/* Trusted paths are validated, not rewritten. */
+static void
+testTrustValidate(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *longpath = g_strnfill(VIR_OPENHOOK_MAX_PATH + 1, '/');
+    g_autofree char *slash = g_strdup_printf("%s/", f->img);
+    g_autofree char *newslash = g_strdup_printf("%s/new.img/", f->dir);
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, longpath, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, &err), ==, -EINVAL);
+    g_assert_nonnull(err);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, "", VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, longpath, VIR_OPENHOOK_ACCESS_RO,
+                                               NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+    /* a file named with a trailing '/' is no file, as for the kernel */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, slash, VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, &err), ==, -ENOTDIR);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, newslash, VIR_OPENHOOK_ACCESS_RW,
+                                            VIR_OPENHOOK_ENTRY_CREATE, NULL, &err), ==, -EINVAL);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, longpath, &(virOpenHookEntryInfo){ 0 }),
+                    ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, "relative"), ==, -ENOENT);
 }
 
 
@@ -917,5 +1215,13 @@ main(int argc,
     ADD("dir-exact-wins", testDirExactWins);
     ADD("dir-add-rejects", testDirAddRejects);
     ADD("dir-permissive", testDirPermissive);
+    ADD("trust-dotdot-after-symlink", testTrustDotDotAfterSymlink);
+    g_test_add("/whitelist/trust-alias-shadow/canonical-first", Fixture,
+               GINT_TO_POINTER(1), fixtureSetup, testTrustAliasShadow, fixtureTeardown);
+    g_test_add("/whitelist/trust-alias-shadow/alias-first", Fixture,
+               GINT_TO_POINTER(0), fixtureSetup, testTrustAliasShadow, fixtureTeardown);
+    ADD("trust-create", testTrustCreate);
+    ADD("trust-dir-dotdot", testTrustDirDotDot);
+    ADD("trust-validate", testTrustValidate);
     return g_test_run();
 }

@@ -459,6 +459,8 @@ testReadOnlyOtherDomain(const void *opaque G_GNUC_UNUSED)
         return -1;
     other->def->id = 2;
     virObjectUnlock(other);
+    /* running, without the hook: it could share any read-only image */
+    qemuOpenHookNoteUnhookedDomain(true);
 
     qemuDomainStorageSourceChainAccessRevoke(&driver, dom.vm, testDisk(&dom, "vdd")->src);
     testDomainProcessDrained(&dom);
@@ -476,6 +478,7 @@ testReadOnlyOtherDomain(const void *opaque G_GNUC_UNUSED)
 
     ret = 0;
  cleanup:
+    qemuOpenHookNoteUnhookedDomain(false);
     virObjectLock(other);
     virDomainObjListRemove(driver.domains, other);
     virDomainObjEndAPI(&other);
@@ -627,6 +630,61 @@ testSocket(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/*
+ * QEMU's user can rename anything over the socket's name: the label
+ * goes to the socket file, through its inode, never to what the name
+ * points to by the time the hook labels it.
+ */
+static int
+testSocketReplaced(const void *opaque G_GNUC_UNUSED)
+{
+    g_auto(testDomain) dom = { 0 };
+    qemuDomainObjPrivate *priv;
+    g_autofree char *sockpath = g_strdup_printf("%s/openhook.sock", imgdir);
+    g_autofree char *victim = g_strdup_printf("%s/victim", imgdir);
+
+    if (testDomainStart(&dom) < 0)
+        return -1;
+    priv = dom.vm->privateData;
+
+    if (virFileWriteStr(victim, "", 0600) < 0 ||
+        setfilecon_raw(victim, TEST_FILE_CONTEXT) < 0 ||
+        qemuOpenHookOpenChannel(priv->openhook, driver.securityManager,
+                                dom.vm->def) < 0)
+        return -1;
+
+    /* the socket, and the file label it gets */
+    if (qemuOpenHookPrepareSocket(priv->openhook, driver.securityManager,
+                                  dom.vm->def) < 0 ||
+        testCheckLabel("openhook.sock", dom.imagelabel, "prepared") < 0)
+        return -1;
+
+    /* a symlink renamed over it */
+    if (unlink(sockpath) < 0 || symlink(victim, sockpath) < 0)
+        return -1;
+    if (qemuOpenHookPrepareSocket(priv->openhook, driver.securityManager,
+                                  dom.vm->def) == 0) {
+        VIR_TEST_DEBUG("a symlink over the socket was labelled");
+        return -1;
+    }
+    virResetLastError();
+    if (testCheckLabel("victim", TEST_FILE_CONTEXT, "symlink over the socket") < 0)
+        return -1;
+
+    /* a file renamed over it */
+    if (unlink(sockpath) < 0 || link(victim, sockpath) < 0)
+        return -1;
+    if (qemuOpenHookPrepareSocket(priv->openhook, driver.securityManager,
+                                  dom.vm->def) == 0) {
+        VIR_TEST_DEBUG("a file over the socket was labelled");
+        return -1;
+    }
+    virResetLastError();
+    unlink(sockpath);
+    return testCheckLabel("victim", TEST_FILE_CONTEXT, "file over the socket");
+}
+
+
 static int
 mymain(void)
 {
@@ -695,6 +753,8 @@ mymain(void)
     if (virTestRun("pending labels restored at stop", testStop, NULL) < 0)
         ret = -1;
     if (virTestRun("socket labels", testSocket, NULL) < 0)
+        ret = -1;
+    if (virTestRun("socket replaced by a symlink or a file", testSocketReplaced, NULL) < 0)
         ret = -1;
 
  cleanup:

@@ -446,98 +446,332 @@ testGrant(qemuOpenHook *hook,
 }
 
 
-static bool
-testTakeLabel(qemuOpenHook *hook,
-              const char *name)
+static void
+testRestoreRecord(virDomainObj *vm G_GNUC_UNUSED,
+                  virStorageSource *src,
+                  void *opaque)
 {
-    g_autofree char *path = g_strdup_printf("%s/%s", imgdir, name);
-    g_autoptr(virStorageSource) src = qemuOpenHookTakeDrainedLabel(hook, path);
+    GPtrArray *restored = opaque;
 
-    return src && STREQ(src->path, path);
+    g_ptr_array_add(restored, g_path_get_basename(src->path));
 }
 
 
-/* Labels wait for QEMU's last close: an image QEMU still holds when it is
- * revoked keeps its label until the close report; one it does not hold,
- * or one another disk still uses, is decided at once; an image allowed
- * again before QEMU closed it keeps its label for good. */
+/* The labels restored so far, in order, are @want (space separated) */
+static bool
+testRestored(GPtrArray *restored,
+             const char *want)
+{
+    g_autofree char *got = NULL;
+
+    g_ptr_array_add(restored, NULL);
+    got = g_strjoinv(" ", (char **)restored->pdata);
+    g_ptr_array_remove_index(restored, restored->len - 1);
+
+    if (STRNEQ(got, want)) {
+        VIR_TEST_DEBUG("labels restored: '%s', expected '%s'", got, want);
+        return false;
+    }
+    return true;
+}
+
+
+/* A stand-in for /proc/QPID: an empty "fd" directory in @imgdir */
+static char *
+testProcDir(const char *name)
+{
+    g_autofree char *dir = g_strdup_printf("%s/%s", imgdir, name);
+    g_autofree char *fddir = g_strdup_printf("%s/fd", dir);
+
+    if (g_mkdir_with_parents(fddir, 0700) < 0)
+        return NULL;
+    return g_steal_pointer(&dir);
+}
+
+
+/* QEMU's fd table has (or no longer has) @name as fd @fd */
+static int
+testHold(const char *procdir,
+         int fd,
+         const char *name)
+{
+    g_autofree char *link = g_strdup_printf("%s/fd/%d", procdir, fd);
+    g_autofree char *target = g_strdup_printf("%s/%s", imgdir, name);
+
+    if (!name)
+        return unlink(link);
+    return symlink(target, link);
+}
+
+
+static qemuOpenHook *
+testLabelHook(virDomainDef *def,
+              const char *procdir,
+              GPtrArray *restored,
+              GPtrArray *drained)
+{
+    g_autoptr(qemuOpenHook) hook = NULL;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL,
+                           "/nonexistent/openhook.sock");
+    if (drained)
+        qemuOpenHookSetDrainedCallback(hook, testDrainedRecord, drained);
+    qemuOpenHookSetRestoreFunc(hook, testRestoreRecord, restored);
+    qemuOpenHookSetProcDir(hook, procdir);
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
+        return NULL;
+    return g_steal_pointer(&hook);
+}
+
+
+/* Another domain's hook that only allows @names, each through a
+ * symlink "link-NAME" in @imgdir: another spelling of the same file */
+static qemuOpenHook *
+testOtherHook(virDomainDef *def,
+              const char **names)
+{
+    g_autoptr(qemuOpenHook) hook = NULL;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL,
+                           "/nonexistent/openhook2.sock");
+    for (; *names; names++) {
+        g_autoptr(virStorageSource) src = virStorageSourceNew();
+        g_autofree char *target = g_strdup_printf("%s/%s", imgdir, *names);
+
+        src->type = VIR_STORAGE_TYPE_FILE;
+        src->format = VIR_STORAGE_FILE_RAW;
+        src->path = g_strdup_printf("%s/link-%s", imgdir, *names);
+        if ((symlink(target, src->path) < 0 && errno != EEXIST) ||
+            qemuOpenHookAllowSource(hook, src, false, false) < 0)
+            return NULL;
+    }
+    return g_steal_pointer(&hook);
+}
+
+
+/* The daemon decides labels, by identity: an image that left the domain
+ * gets its label back once QEMU's fd table no longer has it.  QEMU's
+ * close report brings the check forward but does not decide it. */
 static int
 testDrainedLabels(const void *opaque G_GNUC_UNUSED)
 {
     g_autoptr(virDomainDef) def = testParseDomain();
     g_autoptr(qemuOpenHook) hook = NULL;
     g_autoptr(GPtrArray) drained = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-drained");
+    g_autofree char *top = NULL;
     virOpenHookWhitelist *wl;
     virDomainDiskDef *vda;
     virDomainDiskDef *vdb;
-    uint64_t topHandle;
-    uint64_t otherHandle;
+    virDomainDiskDef *hdc;
+    uint64_t handle;
 
-    if (!def)
-        return -1;
-
-    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL, "/nonexistent/openhook.sock");
-    qemuOpenHookSetDrainedCallback(hook, testDrainedRecord, drained);
-    if (qemuOpenHookAllowDef(hook, def, NULL) < 0)
+    if (!def || !procdir ||
+        !(hook = testLabelHook(def, procdir, restored, drained)))
         return -1;
     wl = qemuOpenHookGetWhitelist(hook);
     vda = virDomainDiskByTarget(def, "vda");
     vdb = virDomainDiskByTarget(def, "vdb");
+    hdc = virDomainDiskByTarget(def, "hdc");
+    top = g_strdup_printf("%s/top.img", imgdir);
 
-    if (!(topHandle = testGrant(hook, "top.img")) ||
-        !(otherHandle = testGrant(hook, "other.img")))
-        return -1;
-
-    /* held: the label waits */
-    if (!qemuOpenHookRevokeImage(hook, vda->src) || drained->len != 0) {
+    /* held when revoked: the label waits */
+    if (!(handle = testGrant(hook, "top.img")) ||
+        testHold(procdir, 10, "top.img") < 0 ||
+        !qemuOpenHookRevokeImage(hook, vda->src) || drained->len != 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "")) {
         VIR_TEST_DEBUG("the label of a held image was not kept");
         return -1;
     }
-    /* not held: the entry drains at once; read-only, so its label is
-     * handed to the worker, which checks the other domains first */
-    if (!qemuOpenHookRevokeImage(hook, vda->src->backingStore) ||
-        drained->len != 1 || STRNEQ(g_ptr_array_index(drained, 0), "mid.img") ||
-        !testTakeLabel(hook, "mid.img")) {
-        VIR_TEST_DEBUG("the label of a read-only image was not handed back");
+
+    /* QEMU reports closing it, but its fd table still has it */
+    if (virOpenHookWhitelistRelease(wl, handle, VIR_OPENHOOK_REASON_NONE) < 0 ||
+        drained->len != 1 ||
+        qemuOpenHookDecideLabels(hook, NULL, top, false) != 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "")) {
+        VIR_TEST_DEBUG("a close report decided the label of an image QEMU holds");
         return -1;
     }
-    /* still used by vdb: kept, and nothing waits for a close */
+
+    /* gone from the fd table: restored at the next check, once */
+    if (testHold(procdir, 10, NULL) < 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "top.img")) {
+        VIR_TEST_DEBUG("the label of a closed image was not restored once");
+        return -1;
+    }
+
+    /* not held: read-only too, restored at once since no other domain
+     * uses it */
+    if (!qemuOpenHookRevokeImage(hook, vda->src->backingStore) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "top.img mid.img")) {
+        VIR_TEST_DEBUG("the label of a read-only image was not restored");
+        return -1;
+    }
+
+    /* still used by vdb: nothing waits */
     if (!qemuOpenHookRevokeImage(hook, vda->src->backingStore->backingStore) ||
-        drained->len != 1 || testTakeLabel(hook, "base.img")) {
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "top.img mid.img")) {
         VIR_TEST_DEBUG("a shared base was not kept for the other disk");
         return -1;
     }
 
-    /* QEMU closes top.img: now its label goes */
-    if (virOpenHookWhitelistRelease(wl, topHandle, VIR_OPENHOOK_REASON_NONE) < 0 ||
-        drained->len != 2 || STRNEQ(g_ptr_array_index(drained, 1), "top.img") ||
-        !testTakeLabel(hook, "top.img") || testTakeLabel(hook, "top.img")) {
-        VIR_TEST_DEBUG("the drained image's label was not handed back once");
-        return -1;
-    }
-
-    /* other.img is revoked while held, then allowed again (e.g. the same
-     * image attached once more) before QEMU closed it: the label stays */
-    if (!qemuOpenHookRevokeImage(hook, vdb->src) ||
+    /* allowed again (attached once more) before QEMU closed it: it stays */
+    if (!(handle = testGrant(hook, "other.img")) ||
+        testHold(procdir, 11, "other.img") < 0 ||
+        !qemuOpenHookRevokeImage(hook, vdb->src) ||
         qemuOpenHookAllowSource(hook, vdb->src, false, false) < 0 ||
-        virOpenHookWhitelistRelease(wl, otherHandle, VIR_OPENHOOK_REASON_NONE) < 0 ||
-        testTakeLabel(hook, "other.img")) {
+        virOpenHookWhitelistRelease(wl, handle, VIR_OPENHOOK_REASON_NONE) < 0 ||
+        testHold(procdir, 11, NULL) < 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "top.img mid.img")) {
         VIR_TEST_DEBUG("the label of an image in use again would be restored");
         return -1;
     }
 
-    /* the domain stops with labels still waiting: all are handed back */
+    /* the domain stops: every label still waiting is decided, but one
+     * whose file QEMU's process still holds is left as it is */
     if (!testGrant(hook, "other.img") ||
-        !qemuOpenHookRevokeImage(hook, vdb->src)) {
-        VIR_TEST_DEBUG("other.img was not kept");
+        testHold(procdir, 12, "other.img") < 0 ||
+        !qemuOpenHookRevokeImage(hook, vdb->src) ||
+        !qemuOpenHookRevokeImage(hook, hdc->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, true) != 2 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, true) != 0 ||
+        !testRestored(restored, "top.img mid.img cd.iso")) {
+        VIR_TEST_DEBUG("labels were not decided at stop");
         return -1;
-    } else {
-        g_autoptr(GPtrArray) pending = qemuOpenHookTakePendingLabels(hook);
+    }
 
-        if (pending->len != 1 || testTakeLabel(hook, "other.img")) {
-            VIR_TEST_DEBUG("pending labels were not handed back at stop");
-            return -1;
-        }
+    return testHold(procdir, 12, NULL);
+}
+
+
+/* Another running domain uses a file, under another name: whatever
+ * QEMU does, its label is not restored, read-write images included. */
+static int
+testCrossDomainLabels(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) other = NULL;
+    g_autoptr(qemuOpenHook) late = NULL;
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-cross");
+    const char *otherNames[] = { "other.img", "ro.img", NULL };
+    const char *lateNames[] = { "top.img", NULL };
+    virOpenHookWhitelist *wl;
+    uint64_t handle;
+
+    if (!def || !procdir ||
+        !(hook = testLabelHook(def, procdir, restored, NULL)) ||
+        !(other = testOtherHook(def, otherNames)))
+        return -1;
+    wl = qemuOpenHookGetWhitelist(hook);
+
+    /* read-write and read-only images the other domain uses */
+    if (!qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vdb")->src) ||
+        !qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vdc")->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 2 ||
+        !testRestored(restored, "")) {
+        VIR_TEST_DEBUG("restored the label of an image another domain uses");
+        return -1;
+    }
+
+    /* QEMU holds top.img back until the image is given to another
+     * domain, then closes it */
+    if (!(handle = testGrant(hook, "top.img")) ||
+        testHold(procdir, 10, "top.img") < 0 ||
+        !qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vda")->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !(late = testOtherHook(def, lateNames)) ||
+        virOpenHookWhitelistRelease(wl, handle, VIR_OPENHOOK_REASON_NONE) < 0 ||
+        testHold(procdir, 10, NULL) < 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "")) {
+        VIR_TEST_DEBUG("restored the label of an image given to another domain meanwhile");
+        return -1;
+    }
+
+    /* once the other domain stopped, the file is this domain's alone */
+    g_clear_pointer(&other, qemuOpenHookFree);
+    if (qemuOpenHookAllowSource(hook, virDomainDiskByTarget(def, "vdc")->src,
+                                false, false) < 0 ||
+        !qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vdc")->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "ro.img")) {
+        VIR_TEST_DEBUG("the label was not restored once the other domain stopped");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* Held-back labels survive a daemon restart in the status XML, and so
+ * do the files the domain uses, for the other domains' checks until it
+ * is reconnected. */
+static int
+testLabelsRestart(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) restarted = NULL;
+    g_autoptr(qemuOpenHook) third = NULL;
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-restart");
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    g_autofree char *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autoptr(virDomainDef) def2 = testParseDomain();
+
+    if (!def || !def2 || !procdir ||
+        !(hook = testLabelHook(def, procdir, restored, NULL)))
+        return -1;
+
+    if (!testGrant(hook, "top.img") ||
+        testHold(procdir, 10, "top.img") < 0 ||
+        !qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vda")->src))
+        return -1;
+
+    qemuOpenHookFormatStatus(hook, &buf);
+    xml = virBufferContentAndReset(&buf);
+    if (!strstr(xml, "<pendingLabel") || !strstr(xml, "<file ")) {
+        VIR_TEST_DEBUG("status XML without the held-back label: %s", xml);
+        return -1;
+    }
+
+    /* the daemon goes; the new one reads the status XML */
+    g_clear_pointer(&hook, qemuOpenHookFree);
+    if (!(doc = virXMLParseStringCtxt(xml, "(status)", &ctxt)) ||
+        !(restarted = qemuOpenHookParseStatus(ctxt->node, def)))
+        return -1;
+    qemuOpenHookSetRestoreFunc(restarted, testRestoreRecord, restored);
+    qemuOpenHookSetProcDir(restarted, procdir);
+
+    /* another domain checks before this one is reconnected */
+    if (!(third = testLabelHook(def2, procdir, restored, NULL)) ||
+        !qemuOpenHookRevokeImage(third, virDomainDiskByTarget(def2, "vdb")->src) ||
+        qemuOpenHookDecideLabels(third, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "")) {
+        VIR_TEST_DEBUG("the files of a domain not reconnected yet were not seen");
+        return -1;
+    }
+    g_clear_pointer(&third, qemuOpenHookFree);
+
+    if (qemuOpenHookDecideLabels(restarted, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "") ||
+        testHold(procdir, 10, NULL) < 0 ||
+        qemuOpenHookDecideLabels(restarted, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "top.img")) {
+        VIR_TEST_DEBUG("the held-back label was lost or decided early after a restart");
+        return -1;
     }
 
     return 0;
@@ -648,7 +882,11 @@ mymain(void)
         ret = -1;
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
         ret = -1;
-    if (virTestRun("labels restored on QEMU's last close", testDrainedLabels, NULL) < 0)
+    if (virTestRun("labels restored once QEMU no longer holds images", testDrainedLabels, NULL) < 0)
+        ret = -1;
+    if (virTestRun("labels of images other domains use", testCrossDomainLabels, NULL) < 0)
+        ret = -1;
+    if (virTestRun("held-back labels across a daemon restart", testLabelsRestart, NULL) < 0)
         ret = -1;
     if (virTestRun("no chown in enforce mode", testSkipOwnership, NULL) < 0)
         ret = -1;

@@ -18,20 +18,30 @@
 
 #include <config.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
+#ifdef __linux__
+# include <sys/fsuid.h>
+#endif
 #include <glib-unix.h>
 
 #include "qemu_openhook.h"
 #include "qemu_blockjob.h"
 #include "qemu_domain.h"
 #include "qemu_security.h"
+#include "configmake.h"
 #include "viralloc.h"
 #include "viraudit.h"
 #include "virerror.h"
+#include "vireventthread.h"
 #include "virfile.h"
 #include "virlog.h"
 #include "viropenhookbroker.h"
+#include "virrandom.h"
 #include "virstring.h"
 #include "virutil.h"
 #include "viruuid.h"
@@ -41,11 +51,80 @@
 VIR_LOG_INIT("qemu.qemu_openhook");
 
 /*
+ * Every denial is worth a warning and an audit record, but QEMU decides
+ * how many there are: per domain, at most @burst reports are written in
+ * each @window, and the next one written (or the domain's end) says how
+ * many were left out.  Reports come from the event thread and from jobs,
+ * hence the lock.
+ */
+typedef struct {
+    virMutex lock;
+    unsigned int burst;
+    unsigned long long window;      /* us */
+    unsigned long long start;       /* monotonic us, current window */
+    unsigned int count;             /* reports written in this window */
+    unsigned int suppressed;        /* left out since the last report */
+} qemuOpenHookRateLimit;
+
+#define QEMU_OPEN_HOOK_DENIAL_BURST 20
+#define QEMU_OPEN_HOOK_GRANT_BURST 200
+#define QEMU_OPEN_HOOK_REPORT_WINDOW (10 * 1000 * 1000ULL)
+
+
+static void
+qemuOpenHookRateLimitInit(qemuOpenHookRateLimit *rl,
+                          unsigned int burst)
+{
+    ignore_value(virMutexInit(&rl->lock));
+    rl->burst = burst;
+    rl->window = QEMU_OPEN_HOOK_REPORT_WINDOW;
+}
+
+
+/* Whether a report may be written now; *@suppressed is how many were
+ * left out before it, for the report to say so. */
+static bool
+qemuOpenHookRateLimitAllow(qemuOpenHookRateLimit *rl,
+                           unsigned int *suppressed)
+{
+    unsigned long long now = g_get_monotonic_time();
+    VIR_LOCK_GUARD lock = virLockGuardLock(&rl->lock);
+
+    *suppressed = 0;
+    if (now - rl->start >= rl->window) {
+        rl->start = now;
+        rl->count = 0;
+    }
+    if (rl->count >= rl->burst) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->count++;
+    *suppressed = rl->suppressed;
+    rl->suppressed = 0;
+    return true;
+}
+
+
+static unsigned int
+qemuOpenHookRateLimitTake(qemuOpenHookRateLimit *rl)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&rl->lock);
+    unsigned int suppressed = rl->suppressed;
+
+    rl->suppressed = 0;
+    return suppressed;
+}
+
+
+/*
  * The open hook of one running domain: its whitelist, and the broker
  * end of the channel QEMU sends its open requests on.  The broker is
- * served from the domain's event thread and never takes the domain
+ * served from an event thread of its own and never takes the domain
  * lock, a job or the monitor: QEMU sends requests from inside QMP
- * commands, so waiting on any of them would deadlock.  The whitelist
+ * commands, so waiting on any of them would deadlock, and the domain's
+ * own event thread waits for the domain lock in monitor callbacks.
+ * The whitelist
  * has its own lock, so jobs can change it while QEMU is being served.
  *
  * The channel is not a socketpair(): QEMU's end is connected to a
@@ -59,6 +138,7 @@ struct _qemuOpenHook {
     virOpenHookWhitelist *wl;
     char *preload;
     char *sockpath;
+    unsigned int openTimeoutMs; /* 0: the broker's default */
 
     /* for logs and audit records, which are written without the
      * domain lock */
@@ -68,27 +148,443 @@ struct _qemuOpenHook {
 
     int qemufd;     /* QEMU's end of the channel, until it is passed */
     int listenfd;
+    virEventThread *thread;     /* serves the connection and the socket */
     GSource *listenSource;
+    GSource *listenRetry;   /* accepting again after running out of fds */
     GMainContext *context;
     pid_t pid;      /* the only process that may connect */
     bool restoring; /* see qemuOpenHookRestore */
 
-    /* The user the opener (see qemuOpenHookStartOpener) runs as */
+    /* Who creates and owns the socket file: QEMU's user, in a directory
+     * QEMU can write (see qemuOpenHookListen).  Known once the channel
+     * was opened or the socket prepared after a daemon restart. */
+    bool sockIds;
+    uid_t sockUid;
+    gid_t sockGid;
+
+    /* The user the opener (see qemuOpenHookPrepareOpener) runs as, and
+     * the domain, whose lock is dropped while the opener is waited for */
     bool opener;
     uid_t openerUid;
     gid_t openerGid;
+    virDomainObj *vm;
 
-    /* Images revoked while QEMU still held them: canonical path ->
-     * virStorageSource whose label is restored once QEMU closed its
-     * last fd.  Only used with the domain locked. */
+    /* Labels held back for images that left the domain: canonical path
+     * -> qemuOpenHookPending, until qemuOpenHookDecideLabels() decides.
+     * Only used with the domain locked. */
     GHashTable *pendingLabels;
     qemuOpenHookDrainedFunc drained;
     void *drainedOpaque;
+    /* canonical paths the whitelist reported drained, from any thread */
+    virMutex drainLock;
+    GHashTable *drainedNames;
+    /* where QEMU's fd table is read (NULL: /proc/PID), for tests */
+    char *procDir;
+    qemuOpenHookRestoreFunc restoreFunc;
+    void *restoreOpaque;
+
+    /* In the registry of files running domains use, changed only under
+     * its mutex: (dev, ino) -> count, the files QEMU may open and the
+     * images whose label is held back; canonical path ->
+     * qemuOpenHookUse; and, after a daemon restart until the whitelist
+     * is rebuilt, what the status XML said. */
+    GHashTable *ids;
+    GHashTable *uses;
+    GHashTable *oldIds;
+
+    /* After a daemon restart: fds of each entry QEMU held from before
+     * (canonical path -> count, from its fd table), and whether a check
+     * of the held-back labels is queued for QEMU's closes of those */
+    bool restarted;
+    GHashTable *restartHeld;
+    int recheckQueued;
 
     /* touched only on the event thread once serving started */
     virOpenHookBrokerConn *conn;
     GSource *source;
+
+    /* Warnings and audit records QEMU can cause, so QEMU can flood */
+    qemuOpenHookRateLimit denials;  /* denials and protocol errors */
+    qemuOpenHookRateLimit grants;   /* audit records of grants */
 };
+
+
+static void
+qemuOpenHookReportSuppressed(qemuOpenHook *hook,
+                             const char *what,
+                             unsigned int suppressed)
+{
+    g_autofree char *vmname = NULL;
+
+    if (suppressed == 0)
+        return;
+
+    VIR_WARN("open hook of domain '%s': %u %s left out of the log and "
+             "the audit trail (at most %u every %llu s)",
+             hook->vmname, suppressed, what,
+             g_str_equal(what, "grants") ? QEMU_OPEN_HOOK_GRANT_BURST :
+                                           QEMU_OPEN_HOOK_DENIAL_BURST,
+             QEMU_OPEN_HOOK_REPORT_WINDOW / (1000 * 1000));
+
+    if (!(vmname = virAuditEncode("vm", hook->vmname)))
+        return;
+    VIR_AUDIT(VIR_AUDIT_RECORD_RESOURCE, false,
+              "virt=%s resrc=file reason=open %s uuid=%s "
+              "decision=suppressed kind=%s count=%u",
+              hook->virttype, vmname, hook->uuidstr, what, suppressed);
+}
+
+
+/*
+ * Which running domains use which files, by identity.  Giving a label
+ * back while another domain uses the file would cut that domain off.
+ * The check must not take other domains' locks (qemuProcessStop() keeps
+ * its domain locked throughout), and paths do not identify files (a
+ * symlink, another spelling), so every hook records the (dev, ino) of
+ * each file it lets QEMU open, and of each image whose label it still
+ * holds back, in a table of its own that only changes under one
+ * driver-wide mutex.  A label is given back with that mutex held, and a
+ * domain records its images before it labels them (at start and in the
+ * storage access funnel), so a domain starting meanwhile is either seen
+ * or labels the file after the restore.
+ */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+} qemuOpenHookFileId;
+
+static virMutex qemuOpenHookRegistryMutex = VIR_MUTEX_INITIALIZER;
+static GHashTable *qemuOpenHookRegistry;   /* the live hooks */
+static unsigned int qemuOpenHookUnhookedDomains;  /* running, without one */
+
+
+/**
+ * qemuOpenHookNoteUnhookedDomain:
+ * @running: a domain without the open hook started (true) or stopped
+ *
+ * Count the running domains the registry knows nothing about: while
+ * one runs, read-only and shareable images keep their labels.
+ */
+void
+qemuOpenHookNoteUnhookedDomain(bool running)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+    if (running)
+        qemuOpenHookUnhookedDomains++;
+    else if (qemuOpenHookUnhookedDomains > 0)
+        qemuOpenHookUnhookedDomains--;
+}
+
+
+static guint
+qemuOpenHookFileIdHash(gconstpointer key)
+{
+    const qemuOpenHookFileId *id = key;
+    guint64 v = (guint64)id->ino ^ ((guint64)id->dev * 0x9E3779B97F4A7C15ULL);
+
+    return (guint)(v ^ (v >> 32));
+}
+
+
+static gboolean
+qemuOpenHookFileIdEqual(gconstpointer a,
+                        gconstpointer b)
+{
+    const qemuOpenHookFileId *x = a;
+    const qemuOpenHookFileId *y = b;
+
+    return x->dev == y->dev && x->ino == y->ino;
+}
+
+
+/* (dev, ino) -> number of references (GUINT_TO_POINTER), or a set */
+static GHashTable *
+qemuOpenHookFileIdTableNew(void)
+{
+    return g_hash_table_new_full(qemuOpenHookFileIdHash,
+                                 qemuOpenHookFileIdEqual, g_free, NULL);
+}
+
+
+/* Call with qemuOpenHookRegistryMutex held if @ids is a hook's */
+static void
+qemuOpenHookFileIdCount(GHashTable *ids,
+                        const qemuOpenHookFileId *id,
+                        bool add)
+{
+    unsigned int n = GPOINTER_TO_UINT(g_hash_table_lookup(ids, id));
+
+    if (add || n > 1) {
+        qemuOpenHookFileId *key = g_new0(qemuOpenHookFileId, 1);
+
+        *key = *id;
+        g_hash_table_insert(ids, key, GUINT_TO_POINTER(add ? n + 1 : n - 1));
+    } else {
+        g_hash_table_remove(ids, id);
+    }
+}
+
+
+static void
+qemuOpenHookRegister(qemuOpenHook *hook,
+                     const qemuOpenHookFileId *id,
+                     bool add)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+    qemuOpenHookFileIdCount(hook->ids, id, add);
+}
+
+
+static void
+qemuOpenHookRegistryJoin(qemuOpenHook *hook)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+    if (!qemuOpenHookRegistry)
+        qemuOpenHookRegistry = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_hash_table_add(qemuOpenHookRegistry, hook);
+}
+
+
+static void
+qemuOpenHookRegistryLeave(qemuOpenHook *hook)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+    if (qemuOpenHookRegistry)
+        g_hash_table_remove(qemuOpenHookRegistry, hook);
+    g_clear_pointer(&hook->ids, g_hash_table_unref);
+    g_clear_pointer(&hook->oldIds, g_hash_table_unref);
+    g_clear_pointer(&hook->uses, g_hash_table_unref);
+}
+
+
+/* Call with qemuOpenHookRegistryMutex held.  Returns the name of another
+ * domain whose QEMU may use the file @id, or NULL. */
+static const char *
+qemuOpenHookUsedElsewhereLocked(qemuOpenHook *self,
+                                const qemuOpenHookFileId *id)
+{
+    GHashTableIter iter;
+    gpointer key;
+
+    if (!qemuOpenHookRegistry)
+        return NULL;
+
+    g_hash_table_iter_init(&iter, qemuOpenHookRegistry);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        qemuOpenHook *hook = key;
+
+        if (hook == self)
+            continue;
+        if ((hook->ids && g_hash_table_contains(hook->ids, id)) ||
+            (hook->oldIds && g_hash_table_contains(hook->oldIds, id)))
+            return hook->vmname;
+    }
+    return NULL;
+}
+
+
+/* The identity of the whitelist entry @path, if it is bound to one */
+static bool
+qemuOpenHookEntryId(qemuOpenHook *hook,
+                    const char *path,
+                    qemuOpenHookFileId *id,
+                    char **canonical)
+{
+    virOpenHookEntryInfo info = { 0 };
+    bool bound = false;
+
+    if (virOpenHookWhitelistGetInfo(hook->wl, path, &info) < 0)
+        return false;
+
+    if (info.bound && !info.dir) {
+        id->dev = info.dev;
+        id->ino = info.ino;
+        bound = true;
+    }
+    if (canonical)
+        *canonical = g_steal_pointer(&info.canonical);
+    virOpenHookEntryInfoClear(&info);
+    return bound;
+}
+
+
+/*
+ * The files a hook lets QEMU open count once each in its table, from
+ * the first reference the whitelist takes to the last it drops: keyed by
+ * canonical path, so a file is counted under the identity it had when
+ * it was registered, even if it is replaced meanwhile.
+ */
+typedef struct {
+    bool bound;
+    qemuOpenHookFileId id;
+    unsigned int refs;
+} qemuOpenHookUse;
+
+
+/* After a successful virOpenHookWhitelistAdd() of @path */
+static void
+qemuOpenHookUseAdd(qemuOpenHook *hook,
+                   const char *path)
+{
+    g_autofree char *canonical = NULL;
+    qemuOpenHookFileId id;
+    bool bound = qemuOpenHookEntryId(hook, path, &id, &canonical);
+    VIR_LOCK_GUARD lock = { 0 };
+    qemuOpenHookUse *use;
+
+    if (!canonical)
+        return;
+
+    lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+    if (!(use = g_hash_table_lookup(hook->uses, canonical))) {
+        use = g_new0(qemuOpenHookUse, 1);
+        g_hash_table_insert(hook->uses, g_strdup(canonical), use);
+    } else if (use->bound &&
+               (!bound || !qemuOpenHookFileIdEqual(&use->id, &id))) {
+        /* rebound to the file now at the path: that one is used */
+        qemuOpenHookFileIdCount(hook->ids, &use->id, false);
+        use->bound = false;
+    }
+    if (bound && !use->bound) {
+        use->id = id;
+        use->bound = true;
+        qemuOpenHookFileIdCount(hook->ids, &id, true);
+    }
+    use->refs++;
+}
+
+
+/* After a successful virOpenHookWhitelistRemove() of @canonical */
+static void
+qemuOpenHookUseDrop(qemuOpenHook *hook,
+                    const char *canonical)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+    qemuOpenHookUse *use;
+
+    if (!canonical || !(use = g_hash_table_lookup(hook->uses, canonical)))
+        return;
+    if (--use->refs > 0)
+        return;
+    if (use->bound)
+        qemuOpenHookFileIdCount(hook->ids, &use->id, false);
+    g_hash_table_remove(hook->uses, canonical);
+}
+
+
+/*
+ * Labels held back: an image that left the domain keeps its label until
+ * the daemon decides, see qemuOpenHookDecideLabels().
+ */
+typedef struct {
+    virStorageSource *src;
+    bool bound;                 /* id known */
+    qemuOpenHookFileId id;
+} qemuOpenHookPending;
+
+
+static void
+qemuOpenHookRestoreLabel(virDomainObj *vm,
+                         virStorageSource *src,
+                         void *opaque);
+
+
+static void
+qemuOpenHookPendingFree(void *opaque)
+{
+    qemuOpenHookPending *pending = opaque;
+
+    virObjectUnref(pending->src);
+    g_free(pending);
+}
+
+
+/* Take the record of @canonical out of the pending labels; the caller
+ * owns it.  Its file no longer counts as this domain's. */
+static qemuOpenHookPending *
+qemuOpenHookPendingSteal(qemuOpenHook *hook,
+                         const char *canonical)
+{
+    gpointer key = NULL;
+    gpointer value = NULL;
+    qemuOpenHookPending *pending;
+
+    if (!canonical ||
+        !g_hash_table_lookup_extended(hook->pendingLabels, canonical,
+                                      &key, &value))
+        return NULL;
+
+    g_hash_table_steal(hook->pendingLabels, canonical);
+    g_free(key);
+    pending = value;
+    if (pending->bound)
+        qemuOpenHookRegister(hook, &pending->id, false);
+    return pending;
+}
+
+
+static void
+qemuOpenHookPendingDrop(qemuOpenHook *hook,
+                        const char *canonical)
+{
+    qemuOpenHookPending *pending = qemuOpenHookPendingSteal(hook, canonical);
+
+    if (pending)
+        qemuOpenHookPendingFree(pending);
+}
+
+
+static void
+qemuOpenHookPendingAdd(qemuOpenHook *hook,
+                       const char *canonical,
+                       virStorageSource *src,
+                       const qemuOpenHookFileId *id)
+{
+    qemuOpenHookPending *pending = g_new0(qemuOpenHookPending, 1);
+
+    qemuOpenHookPendingDrop(hook, canonical);
+
+    pending->src = src;
+    if (id) {
+        pending->bound = true;
+        pending->id = *id;
+        qemuOpenHookRegister(hook, id, true);
+    }
+    g_hash_table_insert(hook->pendingLabels, g_strdup(canonical), pending);
+}
+
+
+/* The whitelist reported @canonical drained: no grant of it is in
+ * flight and QEMU reported closing every fd it was given.  Runs on the
+ * event thread without the domain lock. */
+static void
+qemuOpenHookNoteDrained(qemuOpenHook *hook,
+                        const char *canonical,
+                        bool drained)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&hook->drainLock);
+
+    if (!canonical)
+        return;
+    if (drained)
+        g_hash_table_add(hook->drainedNames, g_strdup(canonical));
+    else
+        g_hash_table_remove(hook->drainedNames, canonical);
+}
+
+
+static bool
+qemuOpenHookIsDrained(qemuOpenHook *hook,
+                      const char *canonical)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&hook->drainLock);
+
+    return g_hash_table_contains(hook->drainedNames, canonical);
+}
 
 
 void
@@ -99,10 +595,16 @@ qemuOpenHookFree(qemuOpenHook *hook)
 
     /* the domain or the daemon is going away: nobody to tell */
     hook->drained = NULL;
+    /* stop serving first: nothing of the hook runs after this */
+    g_clear_pointer(&hook->thread, g_object_unref);
 
     if (hook->listenSource) {
         g_source_destroy(hook->listenSource);
         g_source_unref(hook->listenSource);
+    }
+    if (hook->listenRetry) {
+        g_source_destroy(hook->listenRetry);
+        g_source_unref(hook->listenRetry);
     }
     if (hook->source) {
         g_source_destroy(hook->source);
@@ -110,9 +612,12 @@ qemuOpenHookFree(qemuOpenHook *hook)
     }
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
     g_clear_pointer(&hook->context, g_main_context_unref);
-    /* kills and reaps the opener */
-    if (hook->wl)
+    /* no new opener (waits for a start in progress), and kills and
+     * reaps the one there is */
+    if (hook->wl) {
+        virOpenHookWhitelistSetOpenerStart(hook->wl, NULL, NULL, NULL);
         virOpenHookWhitelistSetOpener(hook->wl, NULL);
+    }
     VIR_FORCE_CLOSE(hook->qemufd);
     /* The socket file stays: after a daemon restart QEMU reconnects to
      * it, and it goes away with the domain's private directory. */
@@ -122,7 +627,19 @@ qemuOpenHookFree(qemuOpenHook *hook)
         virOpenHookWhitelistReleaseAll(hook->wl);
         virOpenHookWhitelistUnref(hook->wl);
     }
+    /* what the rate limits left out since their last report */
+    qemuOpenHookReportSuppressed(hook, "denials",
+                                 qemuOpenHookRateLimitTake(&hook->denials));
+    qemuOpenHookReportSuppressed(hook, "grants",
+                                 qemuOpenHookRateLimitTake(&hook->grants));
+    virMutexDestroy(&hook->denials.lock);
+    virMutexDestroy(&hook->grants.lock);
     g_clear_pointer(&hook->pendingLabels, g_hash_table_unref);
+    qemuOpenHookRegistryLeave(hook);
+    g_clear_pointer(&hook->drainedNames, g_hash_table_unref);
+    g_clear_pointer(&hook->restartHeld, g_hash_table_unref);
+    virMutexDestroy(&hook->drainLock);
+    g_free(hook->procDir);
     g_free(hook->preload);
     g_free(hook->sockpath);
     g_free(hook->vmname);
@@ -161,24 +678,42 @@ qemuOpenHookEvent(const virOpenHookEvent *ev,
 {
     qemuOpenHook *hook = opaque;
     g_autofree char *line = virOpenHookEventFormat(ev);
+    unsigned int suppressed;
 
     switch (ev->type) {
     case VIR_OPENHOOK_EVENT_OPEN:
-        if (ev->decision == VIR_OPENHOOK_DECISION_GRANT)
+        if (ev->decision == VIR_OPENHOOK_DECISION_GRANT) {
             VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
-        else
+            if (!qemuOpenHookRateLimitAllow(&hook->grants, &suppressed))
+                break;
+            qemuOpenHookReportSuppressed(hook, "grants", suppressed);
+        } else {
+            if (!qemuOpenHookRateLimitAllow(&hook->denials, &suppressed))
+                break;
+            qemuOpenHookReportSuppressed(hook, "denials", suppressed);
             VIR_WARN("open hook of domain '%s': %s", hook->vmname, line);
+        }
         qemuOpenHookAudit(hook, ev);
         break;
     case VIR_OPENHOOK_EVENT_CLOSE:
         VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        /* after a daemon restart, QEMU closing what the previous daemon
+         * gave it may let held-back labels go: one check at a time */
+        if (ev->reason == VIR_OPENHOOK_REASON_UNKNOWN_HANDLE &&
+            hook->restarted && hook->drained &&
+            g_atomic_int_compare_and_exchange(&hook->recheckQueued, 0, 1))
+            hook->drained(NULL, hook->drainedOpaque);
         break;
     case VIR_OPENHOOK_EVENT_DRAINED:
         VIR_DEBUG("open hook of domain '%s': %s", hook->vmname, line);
+        qemuOpenHookNoteDrained(hook, ev->canonical, true);
         if (hook->drained && ev->canonical)
             hook->drained(ev->canonical, hook->drainedOpaque);
         break;
     case VIR_OPENHOOK_EVENT_PROTOCOL:
+        if (!qemuOpenHookRateLimitAllow(&hook->denials, &suppressed))
+            break;
+        qemuOpenHookReportSuppressed(hook, "denials", suppressed);
         VIR_WARN("open hook of domain '%s': %s", hook->vmname, line);
         break;
     case VIR_OPENHOOK_EVENT_LAST:
@@ -214,9 +749,20 @@ qemuOpenHookNew(const virDomainDef *def,
     hook->vmname = g_strdup(def->name);
     hook->virttype = g_strdup(virt ? virt : "?");
     virUUIDFormat(def->uuid, hook->uuidstr);
+    qemuOpenHookRateLimitInit(&hook->denials, QEMU_OPEN_HOOK_DENIAL_BURST);
+    qemuOpenHookRateLimitInit(&hook->grants, QEMU_OPEN_HOOK_GRANT_BURST);
 
     hook->pendingLabels = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                g_free, virObjectUnref);
+                                                g_free, qemuOpenHookPendingFree);
+    ignore_value(virMutexInit(&hook->drainLock));
+    hook->drainedNames = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                               g_free, NULL);
+    hook->restoreFunc = qemuOpenHookRestoreLabel;
+    hook->ids = qemuOpenHookFileIdTableNew();
+    hook->uses = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    hook->restartHeld = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                              g_free, NULL);
+    qemuOpenHookRegistryJoin(hook);
     hook->wl = virOpenHookWhitelistNew(def->name);
     virOpenHookWhitelistSetMode(hook->wl,
                                 mode == QEMU_OPEN_HOOK_PERMISSIVE ?
@@ -250,80 +796,301 @@ qemuOpenHookGetSocketPath(qemuOpenHook *hook)
 
 
 /**
- * qemuOpenHookStartOpener:
+ * qemuOpenHookSetOpenTimeout:
  * @hook: the domain's open hook
+ * @seconds: open_hook_open_timeout from qemu.conf (0: the default)
+ *
+ * How long an open of QEMU's may take on storage that can hang (NFS,
+ * FUSE, ...; done in a worker thread, never on the event thread) or in
+ * the opener before QEMU gets -ETIMEDOUT.  Applies to the connections
+ * made from now on; call it before QEMU starts.
+ */
+void
+qemuOpenHookSetOpenTimeout(qemuOpenHook *hook,
+                           unsigned int seconds)
+{
+    hook->openTimeoutMs = MIN(seconds, G_MAXUINT / 1000) * 1000;
+}
+
+
+/*
+ * What starting the opener needs, prepared while the domain is locked,
+ * so that it can be started later, on first need, from a job or from
+ * the domain's event thread, without the domain lock.
+ */
+typedef struct {
+    char *vmname;
+    uid_t uid;
+    gid_t gid;
+    virSecurityManager *secMgr;
+    virDomainDef *labelDef;     /* uuid, name and security labels only */
+} qemuOpenHookOpenerSpec;
+
+
+static void
+qemuOpenHookOpenerSpecFree(void *opaque)
+{
+    qemuOpenHookOpenerSpec *spec = opaque;
+    size_t i;
+
+    if (!spec)
+        return;
+    if (spec->labelDef) {
+        for (i = 0; i < spec->labelDef->nseclabels; i++)
+            virSecurityLabelDefFree(spec->labelDef->seclabels[i]);
+        g_free(spec->labelDef->seclabels);
+        g_free(spec->labelDef->name);
+        g_free(spec->labelDef);
+    }
+    virObjectUnref(spec->secMgr);
+    g_free(spec->vmname);
+    g_free(spec);
+}
+
+
+/* The part of @def the security drivers read to label a child process
+ * of the domain (virSecurityManagerSetChildProcessLabel) */
+static virDomainDef *
+qemuOpenHookCopyLabelDef(const virDomainDef *def)
+{
+    virDomainDef *copy = g_new0(virDomainDef, 1);
+    size_t i;
+
+    copy->virtType = def->virtType;
+    copy->id = def->id;
+    copy->name = g_strdup(def->name);
+    memcpy(copy->uuid, def->uuid, VIR_UUID_BUFLEN);
+    copy->seclabels = g_new0(virSecurityLabelDef *, def->nseclabels);
+    for (i = 0; i < def->nseclabels; i++) {
+        const virSecurityLabelDef *src = def->seclabels[i];
+        virSecurityLabelDef *dst = virSecurityLabelDefNew(src->model);
+
+        dst->label = g_strdup(src->label);
+        dst->imagelabel = g_strdup(src->imagelabel);
+        dst->baselabel = g_strdup(src->baselabel);
+        dst->type = src->type;
+        dst->relabel = src->relabel;
+        dst->implicit = src->implicit;
+        copy->seclabels[copy->nseclabels++] = dst;
+    }
+    return copy;
+}
+
+
+/*
+ * Start the opener: libvirt_openhook_opener, exec'd as libvirt execs
+ * its iohelper, so that it holds none of the daemon's memory, with
+ * QEMU's credentials: its uid, gid and supplementary groups, no
+ * capabilities, and its security label (the SELinux context or
+ * AppArmor profile QEMU runs with), so that it can open nothing QEMU
+ * itself could not.  The helper refuses to run as root and sets
+ * no_new_privs and non-dumpable itself.  Called by the whitelist on
+ * first need, without the domain lock.
+ */
+static virOpenHookOpener *
+qemuOpenHookOpenerStart(void *opaque,
+                        char **errmsg)
+{
+    qemuOpenHookOpenerSpec *spec = opaque;
+    g_autoptr(virCommand) cmd = NULL;
+    g_autofree char *helper = NULL;
+    virOpenHookOpener *opener;
+    int ctrl[2] = { -1, -1 };
+    int async[2] = { -1, -1 };
+    pid_t pid = -1;
+    int rc;
+
+    if (!(helper = virFileFindResource(VIR_OPENHOOK_OPENER_PROGRAM,
+                                       abs_top_builddir "/src",
+                                       LIBEXECDIR))) {
+        *errmsg = g_strdup(virGetLastErrorMessage());
+        virResetLastError();
+        return NULL;
+    }
+
+    /* The channels get the guest's label, as the hook's own socket
+     * does: an MCS-constrained domain may not use a socket of the
+     * daemon's range. */
+    if (qemuSecuritySetSocketLabel(spec->secMgr, spec->labelDef) < 0) {
+        *errmsg = g_strdup_printf("cannot label the opener's channels: %s",
+                                  virGetLastErrorMessage());
+        virResetLastError();
+        return NULL;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, async) < 0) {
+        *errmsg = g_strdup_printf("cannot create the opener's channels: %s",
+                                  g_strerror(errno));
+        VIR_FORCE_CLOSE(ctrl[0]);
+        VIR_FORCE_CLOSE(ctrl[1]);
+        ignore_value(qemuSecurityClearSocketLabel(spec->secMgr, spec->labelDef));
+        virResetLastError();
+        return NULL;
+    }
+    if (qemuSecurityClearSocketLabel(spec->secMgr, spec->labelDef) < 0) {
+        *errmsg = g_strdup_printf("cannot label the opener's channels: %s",
+                                  virGetLastErrorMessage());
+        virResetLastError();
+        VIR_FORCE_CLOSE(ctrl[0]);
+        VIR_FORCE_CLOSE(ctrl[1]);
+        VIR_FORCE_CLOSE(async[0]);
+        VIR_FORCE_CLOSE(async[1]);
+        return NULL;
+    }
+
+    cmd = virCommandNew(helper);
+    virCommandAddArgFormat(cmd, "%d", ctrl[1]);
+    virCommandAddArgFormat(cmd, "%d", async[1]);
+    virCommandPassFD(cmd, ctrl[1], VIR_COMMAND_PASS_FD_CLOSE_PARENT);
+    virCommandPassFD(cmd, async[1], VIR_COMMAND_PASS_FD_CLOSE_PARENT);
+    /* nothing of the daemon's environment either */
+    virCommandAddEnvPair(cmd, "LC_ALL", "C");
+
+    /* QEMU's SELinux context or AppArmor profile (and its DAC ids,
+     * which the next calls force to the ones QEMU runs with) */
+    if (qemuSecuritySetChildProcessLabel(spec->secMgr, spec->labelDef, cmd) < 0) {
+        *errmsg = g_strdup_printf("cannot label the opener: %s",
+                                  virGetLastErrorMessage());
+        virResetLastError();
+        VIR_FORCE_CLOSE(ctrl[0]);
+        VIR_FORCE_CLOSE(async[0]);
+        return NULL;
+    }
+    virCommandSetUID(cmd, spec->uid);
+    virCommandSetGID(cmd, spec->gid);
+    virCommandClearCaps(cmd);
+
+    if (qemuSecurityPreFork(spec->secMgr) < 0) {
+        *errmsg = g_strdup(virGetLastErrorMessage());
+        virResetLastError();
+        VIR_FORCE_CLOSE(ctrl[0]);
+        VIR_FORCE_CLOSE(async[0]);
+        return NULL;
+    }
+    rc = virCommandRunAsync(cmd, &pid);
+    qemuSecurityPostFork(spec->secMgr);
+    if (rc < 0) {
+        *errmsg = g_strdup_printf("cannot run %s: %s", helper,
+                                  virGetLastErrorMessage());
+        virResetLastError();
+        VIR_FORCE_CLOSE(ctrl[0]);
+        VIR_FORCE_CLOSE(async[0]);
+        return NULL;
+    }
+
+    /* owns the pid and both fds from here on, whatever happens */
+    if (!(opener = virOpenHookOpenerAdopt(pid, ctrl[0], async[0],
+                                          spec->uid, spec->gid, errmsg))) {
+        VIR_WARN("open hook of domain '%s': %s", spec->vmname, NULLSTR(*errmsg));
+        return NULL;
+    }
+
+    VIR_DEBUG("open hook of domain '%s': opener pid %lld as %u:%u",
+              spec->vmname, (long long)pid,
+              (unsigned int)spec->uid, (unsigned int)spec->gid);
+    return opener;
+}
+
+
+/**
+ * qemuOpenHookPrepareOpener:
+ * @hook: the domain's open hook
+ * @vm: the domain (locked)
+ * @secMgr: the security manager, to label the opener as QEMU
  * @uid: the user QEMU runs as
  * @gid: QEMU's group
  *
  * Storage where root is not root (NFS with root_squash, FUSE without
  * allow_other) refuses the opens libvirt makes as root, and FUSE even
  * its stat() and realpath().  For those files the hook goes through an
- * opener: one helper process, forked now (in the job, before QEMU
- * runs), which is QEMU's user for good (real, effective and saved ids,
- * and its supplementary groups) and resolves and opens files for the
+ * opener: a helper program which is QEMU (same ids, groups and security
+ * label, no capabilities) and resolves and opens files for the
  * whitelist and the broker with the same rules as libvirt's own opens.
  * It is only asked when root's attempt failed with EACCES or EPERM, for
- * a file the whitelist allows.  Nothing to do if QEMU runs as root or
- * the daemon does not.
+ * a file the whitelist allows, or in permissive mode for what enforce
+ * would deny.  It is started on first need, not now: this prepares
+ * what the start needs from the domain, so that it needs no domain
+ * lock, and the whitelist starts a new one whenever the last one died
+ * or missed a deadline (QEMU's user can stop or kill it).  Nothing to do
+ * if QEMU runs as root or the daemon does not.
  *
  * Returns 0, or -1 with an error reported.
  */
 int
-qemuOpenHookStartOpener(qemuOpenHook *hook,
-                        uid_t uid,
-                        gid_t gid)
+qemuOpenHookPrepareOpener(qemuOpenHook *hook,
+                          virDomainObj *vm,
+                          virSecurityManager *secMgr,
+                          uid_t uid,
+                          gid_t gid)
 {
-    g_autoptr(virOpenHookOpener) opener = NULL;
-    g_autofree gid_t *groups = NULL;
-    g_autofree char *errmsg = NULL;
-    int ngroups;
+    qemuOpenHookOpenerSpec *spec;
 
     if (geteuid() != 0 || uid == 0)
         return 0;
 
-    if ((ngroups = virGetGroupList(uid, gid, &groups)) < 0)
-        return -1;
-
-    if (!(opener = virOpenHookOpenerNew(uid, gid, groups, ngroups, &errmsg))) {
-        virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("cannot start the open hook's opener for domain '%s': %s"),
-                       hook->vmname, NULLSTR(errmsg));
-        return -1;
-    }
+    spec = g_new0(qemuOpenHookOpenerSpec, 1);
+    spec->vmname = g_strdup(hook->vmname);
+    spec->uid = uid;
+    spec->gid = gid;
+    spec->secMgr = virObjectRef(secMgr);
+    spec->labelDef = qemuOpenHookCopyLabelDef(vm->def);
 
     hook->opener = true;
     hook->openerUid = uid;
     hook->openerGid = gid;
-    virOpenHookWhitelistSetOpener(hook->wl, opener);
-    VIR_DEBUG("open hook of domain '%s': opener pid %lld as %u:%u",
-              hook->vmname, (long long)virOpenHookOpenerGetPid(opener),
-              (unsigned int)uid, (unsigned int)gid);
+    hook->vm = vm;
+    virOpenHookWhitelistSetOpenerStart(hook->wl, qemuOpenHookOpenerStart,
+                                       spec, qemuOpenHookOpenerSpecFree);
     return 0;
 }
 
 
-/* The opener died (or was killed: it runs as QEMU's user): start a new
- * one, from the job that is about to need it.  Until then the broker
- * denies what only the opener could open. */
-static void
-qemuOpenHookCheckOpener(qemuOpenHook *hook)
+/*
+ * Whether allowing or looking at @path may wait for the opener: only
+ * for storage that refuses root (a missing file under such a directory
+ * included), and then the domain lock must not be held.
+ */
+static bool
+qemuOpenHookMayWait(qemuOpenHook *hook,
+                    const char *path)
 {
-    g_autoptr(virOpenHookOpener) opener = NULL;
+    return hook->opener && hook->vm && qemuOpenHookRefusesRoot(path);
+}
 
-    if (!hook->opener)
-        return;
 
-    opener = virOpenHookWhitelistGetOpener(hook->wl);
-    if (opener && virOpenHookOpenerIsAlive(opener))
-        return;
+/*
+ * Around a wait for the opener: like qemuDomainObjEnterMonitor, drop
+ * the domain lock (the caller keeps its job), so that a stopped or slow
+ * opener stalls nothing but that job (not "virsh list", which locks
+ * every domain).  The whitelist is kept alive meanwhile; the hook may
+ * not be (a destroy may stop the domain), so after Exit() the caller
+ * must not touch @hook if it returned false.
+ */
+static virOpenHookWhitelist *
+qemuOpenHookEnterWait(qemuOpenHook *hook)
+{
+    virOpenHookWhitelist *wl = virOpenHookWhitelistRef(hook->wl);
 
-    VIR_WARN("open hook of domain '%s': the opener (pid %lld) is gone, "
-             "starting a new one", hook->vmname,
-             opener ? (long long)virOpenHookOpenerGetPid(opener) : -1LL);
-    if (qemuOpenHookStartOpener(hook, hook->openerUid, hook->openerGid) < 0) {
-        VIR_WARN("%s", virGetLastErrorMessage());
-        virResetLastError();
-    }
+    virObjectRef(hook->vm);
+    virObjectUnlock(hook->vm);
+    return wl;
+}
+
+
+static bool
+qemuOpenHookExitWait(qemuOpenHook *hook,
+                     virDomainObj *vm,
+                     virOpenHookWhitelist *wl)
+{
+    bool same;
+
+    virObjectLock(vm);
+    /* compared, not dereferenced: while our job is held, no new
+     * start of the domain can have made another hook */
+    same = QEMU_DOMAIN_PRIVATE(vm)->openhook == hook;
+    virObjectUnref(vm);
+    virOpenHookWhitelistUnref(wl);
+    return same;
 }
 
 
@@ -364,18 +1131,30 @@ qemuOpenHookStat(qemuOpenHook *hook,
     g_autoptr(virOpenHookOpener) opener = NULL;
     g_autofree char *canonical = NULL;
     g_autofree char *errmsg = NULL;
+    g_autofree char *vmname = NULL;
+    virOpenHookWhitelist *wl;
+    virDomainObj *vm = hook->vm;
+    uid_t uid = hook->openerUid;
     bool bound;
     int rc;
 
-    qemuOpenHookCheckOpener(hook);
-    if (!(opener = virOpenHookWhitelistGetOpener(hook->wl)))
+    if (!hook->opener || !vm)
         return -EACCES;
 
-    if ((rc = virOpenHookOpenerResolve(opener, path, false, &canonical,
-                                       &bound, st, &errmsg)) < 0) {
+    /* starting the opener and its answer are waited for unlocked */
+    vmname = g_strdup(hook->vmname);
+    wl = qemuOpenHookEnterWait(hook);
+    if ((opener = virOpenHookWhitelistGetOpener(wl)))
+        rc = virOpenHookOpenerResolve(opener, path, false, &canonical,
+                                      &bound, st, &errmsg);
+    else
+        rc = -EACCES;
+    if (!qemuOpenHookExitWait(hook, vm, wl))
+        return -ESRCH;
+
+    if (rc < 0) {
         VIR_DEBUG("open hook of domain '%s': cannot stat '%s' as uid %u: %s",
-                  hook->vmname, path, (unsigned int)hook->openerUid,
-                  NULLSTR(errmsg));
+                  vmname, path, (unsigned int)uid, NULLSTR(errmsg));
         return rc;
     }
     return 0;
@@ -392,10 +1171,22 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
     g_autofree char *errmsg = NULL;
     int rc;
 
-    qemuOpenHookCheckOpener(hook);
+    if (qemuOpenHookMayWait(hook, path)) {
+        virDomainObj *vm = hook->vm;
+        virOpenHookWhitelist *wl = qemuOpenHookEnterWait(hook);
 
-    if ((rc = virOpenHookWhitelistAdd(hook->wl, path, access, flags,
-                                      origin, &errmsg)) < 0) {
+        rc = virOpenHookWhitelistAdd(wl, path, access, flags, origin, &errmsg);
+        if (!qemuOpenHookExitWait(hook, vm, wl)) {
+            virReportError(VIR_ERR_OPERATION_INVALID, "%s",
+                           _("domain is no longer running"));
+            return -1;
+        }
+    } else {
+        rc = virOpenHookWhitelistAdd(hook->wl, path, access, flags,
+                                     origin, &errmsg);
+    }
+
+    if (rc < 0) {
         if (hook->restoring) {
             VIR_WARN("open hook of domain '%s': cannot allow '%s' again, "
                      "QEMU will be denied it: %s",
@@ -411,12 +1202,17 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
     VIR_DEBUG("open hook of domain '%s': allowed '%s' (%s, %s)",
               hook->vmname, path, virOpenHookAccessToString(access), origin);
 
+    /* the domain uses it (before it is labelled, see the registry) */
+    qemuOpenHookUseAdd(hook, path);
+
     /* in use again: its label must stay */
     if (g_hash_table_size(hook->pendingLabels) > 0) {
         virOpenHookEntryInfo info = { 0 };
 
-        if (virOpenHookWhitelistGetInfo(hook->wl, path, &info) == 0)
-            g_hash_table_remove(hook->pendingLabels, info.canonical);
+        if (virOpenHookWhitelistGetInfo(hook->wl, path, &info) == 0) {
+            qemuOpenHookPendingDrop(hook, info.canonical);
+            qemuOpenHookNoteDrained(hook, info.canonical, false);
+        }
         virOpenHookEntryInfoClear(&info);
     }
     return 0;
@@ -586,20 +1382,20 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
  *
  * Drop one reference to @src.  Call with the domain locked.
  *
- * Returns true if @src's label must not be restored now: another disk
- * of the domain still uses it, or QEMU still holds it, or it is a
- * read-only or shareable image, whose label libvirt restores only after
- * checking that no other domain uses it.  In the last two cases the hook
- * keeps a copy of @src for qemuOpenHookTakeDrainedLabel() once QEMU
- * closed it (at once if it does not hold it).  Returns false if the label
- * may be restored now.
+ * Returns true if the hook decides @src's label: another disk of the
+ * domain still uses it (nothing to do), or the hook holds the label back
+ * for qemuOpenHookDecideLabels(), which gives it back once the domain's
+ * QEMU no longer holds the file and no other running domain uses it.
+ * Returns false for images the hook does not serve, whose label may be
+ * restored now.
  */
 bool
 qemuOpenHookRevokeImage(qemuOpenHook *hook,
                         virStorageSource *src)
 {
     virOpenHookEntryInfo info = { 0 };
-    bool keep = false;
+    qemuOpenHookFileId id = { 0 };
+    bool bound = false;
 
     if (!qemuOpenHookSourceIsOpened(src))
         return false;
@@ -610,34 +1406,411 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
         return false;
     }
 
+    if (info.bound && !info.dir) {
+        id.dev = info.dev;
+        id.ino = info.ino;
+        bound = true;
+    } else {
+        struct stat st;
+
+        /* never opened through the hook (yet): the file at the path */
+        if (stat(src->path, &st) == 0) {
+            id.dev = st.st_dev;
+            id.ino = st.st_ino;
+            bound = true;
+        }
+    }
+
     if (info.users > 1) {
         VIR_DEBUG("open hook of domain '%s': '%s' is still used by %u disks",
                   hook->vmname, src->path, info.users - 1);
-        keep = true;
-    } else if (info.nheld > 0) {
-        VIR_DEBUG("open hook of domain '%s': QEMU still holds %u fds of "
-                  "'%s', its label is restored once they are closed",
-                  hook->vmname, info.nheld, src->path);
-        g_hash_table_replace(hook->pendingLabels, g_strdup(info.canonical),
-                             virStorageSourceCopy(src, false));
-        keep = true;
-    } else if (src->readonly || src->shared) {
-        VIR_DEBUG("open hook of domain '%s': '%s' is %s, its label is "
-                  "restored unless another domain uses it",
-                  hook->vmname, src->path,
-                  src->shared ? "shareable" : "read-only");
-        g_hash_table_replace(hook->pendingLabels, g_strdup(info.canonical),
-                             virStorageSourceCopy(src, false));
-        keep = true;
+    } else {
+        VIR_DEBUG("open hook of domain '%s': the label of '%s' waits until "
+                  "QEMU no longer holds it (it reports %u fds)",
+                  hook->vmname, src->path, info.nheld);
+        qemuOpenHookPendingAdd(hook, info.canonical,
+                               virStorageSourceCopy(src, false),
+                               bound ? &id : NULL);
+        /* a drain of an earlier grant of the same file is no news */
+        qemuOpenHookNoteDrained(hook, info.canonical, false);
     }
 
-    /* may report the entry drained at once, which finds it pending */
-    ignore_value(virOpenHookWhitelistRemove(hook->wl, src->path));
-    VIR_DEBUG("open hook of domain '%s': revoked '%s'",
-              hook->vmname, src->path);
+    /* may report the entry drained at once */
+    if (virOpenHookWhitelistRemove(hook->wl, src->path) == 0) {
+        qemuOpenHookUseDrop(hook, info.canonical);
+        VIR_DEBUG("open hook of domain '%s': revoked '%s'",
+                  hook->vmname, src->path);
+    }
 
     virOpenHookEntryInfoClear(&info);
-    return keep;
+    return true;
+}
+
+
+/* Give @src's label back (call with the registry mutex held) */
+static void
+qemuOpenHookRestoreLabel(virDomainObj *vm,
+                         virStorageSource *src,
+                         void *opaque G_GNUC_UNUSED)
+{
+    qemuDomainObjPrivate *priv = vm->privateData;
+    g_autoptr(virStorageSource) copy = virStorageSourceCopy(src, false);
+
+    /* libvirt's security drivers leave read-only and shareable images
+     * alone, since other domains may use them: the registry knows */
+    copy->readonly = false;
+    copy->shared = false;
+
+    if (qemuSecurityRestoreImageLabel(priv->driver, vm, copy, false) < 0)
+        VIR_WARN("Unable to restore security label on %s",
+                 NULLSTR(copy->path));
+}
+
+
+/**
+ * qemuOpenHookSetRestoreFunc:
+ * @hook: a domain's open hook
+ * @func: how a label is given back (NULL: the security manager's)
+ * @opaque: passed to @func
+ *
+ * For tests.
+ */
+void
+qemuOpenHookSetRestoreFunc(qemuOpenHook *hook,
+                           qemuOpenHookRestoreFunc func,
+                           void *opaque)
+{
+    hook->restoreFunc = func ? func : qemuOpenHookRestoreLabel;
+    hook->restoreOpaque = opaque;
+}
+
+
+/**
+ * qemuOpenHookSetProcDir:
+ * @hook: a domain's open hook
+ * @dir: where QEMU's "fd" and "map_files" directories are (NULL:
+ *       /proc/PID of the domain's QEMU)
+ *
+ * For tests, which stand in for QEMU's fd table with directories of
+ * symlinks.
+ */
+void
+qemuOpenHookSetProcDir(qemuOpenHook *hook,
+                       const char *dir)
+{
+    g_free(hook->procDir);
+    hook->procDir = g_strdup(dir);
+}
+
+
+/* The identity of the file an entry of a /proc/PID/fd-like directory
+ * leads to.  statx() with AT_STATX_DONT_SYNC follows the magic link but
+ * asks no network or FUSE file system for fresh attributes: device and
+ * inode are known anyway, and QEMU's file system must not stall us. */
+static int
+qemuOpenHookStatId(int dirfd,
+                   const char *name,
+                   qemuOpenHookFileId *id)
+{
+    struct stat st;
+
+#if defined(STATX_INO) && defined(AT_STATX_DONT_SYNC)
+    struct statx stx;
+
+    if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO, &stx) == 0) {
+        id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+        id->ino = stx.stx_ino;
+        return 0;
+    }
+    if (errno != ENOSYS)
+        return -errno;
+#endif
+
+    if (fstatat(dirfd, name, &st, 0) < 0)
+        return -errno;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookReadFdDir:
+ * @dir: a process's fd (or map_files) directory, or a test's stand-in
+ * @ids: counts the (dev, ino) of every file its entries lead to (a
+ *       table from qemuOpenHookFileIdTableNew())
+ * @budget: how many more entries may be looked at
+ *
+ * The kernel's view of what a process holds, which the process cannot
+ * forge.  Entries that go away meanwhile are skipped.
+ *
+ * Returns 0, or -errno: -ENOENT if @dir does not exist (the process is
+ * gone), -E2BIG if it has more entries than @budget.
+ */
+static int
+qemuOpenHookReadFdDir(const char *dir,
+                      GHashTable *ids,
+                      size_t *budget)
+{
+    DIR *d;
+    struct dirent *ent;
+    int ret = 0;
+
+    if (!(d = opendir(dir)))
+        return errno == ESRCH ? -ENOENT : -errno;
+
+    while ((errno = 0, ent = readdir(d))) {
+        qemuOpenHookFileId id;
+        int rc;
+
+        if (ent->d_name[0] == '.')
+            continue;
+        if (*budget == 0) {
+            ret = -E2BIG;
+            break;
+        }
+        (*budget)--;
+
+        if ((rc = qemuOpenHookStatId(dirfd(d), ent->d_name, &id)) < 0) {
+            /* closed (or unmapped) since readdir() */
+            if (rc == -ENOENT || rc == -ESRCH)
+                continue;
+            ret = rc;
+            break;
+        }
+        qemuOpenHookFileIdCount(ids, &id, true);
+    }
+    if (ret == 0 && errno != 0)
+        ret = -errno;
+
+    closedir(d);
+    return ret;
+}
+
+
+#define QEMU_OPEN_HOOK_FDTABLE_MAX (256 * 1024)
+
+/*
+ * The files the domain's QEMU holds: fds and mapped files.  Returns 0
+ * with @ids filled, 1 if QEMU is gone, -1 if that cannot be told (too
+ * many entries, or an error), in which case every file counts as held.
+ */
+static int
+qemuOpenHookReadHeld(qemuOpenHook *hook,
+                     pid_t pid,
+                     GHashTable *ids)
+{
+    g_autofree char *base = NULL;
+    g_autofree char *fddir = NULL;
+    g_autofree char *mapdir = NULL;
+    size_t budget = QEMU_OPEN_HOOK_FDTABLE_MAX;
+    int rc;
+
+    if (hook->procDir)
+        base = g_strdup(hook->procDir);
+    else if (pid > 0)
+        base = g_strdup_printf("/proc/%lld", (long long)pid);
+    else
+        return 1;
+
+    fddir = g_strdup_printf("%s/fd", base);
+    mapdir = g_strdup_printf("%s/map_files", base);
+
+    if ((rc = qemuOpenHookReadFdDir(fddir, ids, &budget)) == -ENOENT)
+        return 1;
+    if (rc < 0) {
+        VIR_WARN("open hook of domain '%s': cannot read the fd table of "
+                 "QEMU in '%s': %s", hook->vmname, fddir, g_strerror(-rc));
+        return -1;
+    }
+
+    /* a mapping outlives its fd; needs CAP_SYS_ADMIN, absent in tests */
+    rc = qemuOpenHookReadFdDir(mapdir, ids, &budget);
+    if (rc < 0 && rc != -ENOENT &&
+        !((rc == -EPERM || rc == -EACCES) && geteuid() != 0)) {
+        VIR_WARN("open hook of domain '%s': cannot read the mapped files "
+                 "of QEMU in '%s': %s", hook->vmname, mapdir,
+                 g_strerror(-rc));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Give @src's label back unless another running domain uses the file
+ * @id (NULL: unknown, the file is gone).  The registry stays locked
+ * meanwhile, so no domain can start using the file in between.
+ */
+static void
+qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
+                              virDomainObj *vm,
+                              virStorageSource *src,
+                              const qemuOpenHookFileId *id)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+    const char *other;
+
+    if (id && (other = qemuOpenHookUsedElsewhereLocked(hook, id))) {
+        VIR_DEBUG("open hook of domain '%s': domain '%s' uses '%s': "
+                  "keeping its label", hook->vmname, other, NULLSTR(src->path));
+        return;
+    }
+    /* Domains without the hook are not in the registry: what they may
+     * share (read-only and shareable images) keeps its label while one
+     * runs, as libvirt does without the hook. */
+    if ((src->readonly || src->shared) && qemuOpenHookUnhookedDomains > 0) {
+        VIR_DEBUG("open hook of domain '%s': %u running domains without the "
+                  "hook may share '%s': keeping its label", hook->vmname,
+                  qemuOpenHookUnhookedDomains, NULLSTR(src->path));
+        return;
+    }
+
+    VIR_DEBUG("open hook of domain '%s': restoring the label of '%s'",
+              hook->vmname, NULLSTR(src->path));
+    hook->restoreFunc(vm, src, hook->restoreOpaque);
+}
+
+
+/**
+ * qemuOpenHookDecideLabels:
+ * @hook: the domain's open hook
+ * @vm: the domain, locked, with a job
+ * @canonical: the entry the whitelist reported drained, or NULL for
+ *             every label held back
+ * @stopping: QEMU is dead (qemuProcessStop()): decide every label
+ *
+ * Give back the labels held back for images that left the domain, each
+ * once the daemon can tell that QEMU no longer holds the file: the
+ * whitelist reported it drained (no grant in flight, every fd reported
+ * closed) AND the file is neither among QEMU's fds nor its mappings in
+ * /proc.  QEMU's CLOSE reports only bring the check forward; a file
+ * still held waits for the next call.  The label of a file another
+ * running domain uses (by device and inode) is left alone.  When
+ * @stopping, files that cannot be told or are still held keep their
+ * label.
+ *
+ * Returns the number of labels decided (given back or left alone).
+ */
+size_t
+qemuOpenHookDecideLabels(qemuOpenHook *hook,
+                         virDomainObj *vm,
+                         const char *canonical,
+                         bool stopping)
+{
+    g_autoptr(GHashTable) held = NULL;
+    g_autoptr(GPtrArray) names = NULL;
+    size_t decided = 0;
+    size_t i;
+    int rc;
+
+    g_atomic_int_set(&hook->recheckQueued, 0);
+
+    if (g_hash_table_size(hook->pendingLabels) == 0)
+        return 0;
+    if (canonical && !g_hash_table_contains(hook->pendingLabels, canonical))
+        return 0;
+
+    held = qemuOpenHookFileIdTableNew();
+    rc = qemuOpenHookReadHeld(hook, vm ? vm->pid : hook->pid, held);
+    if (rc < 0 && !stopping)
+        return 0;
+
+    names = g_ptr_array_new_with_free_func(g_free);
+    if (canonical) {
+        g_ptr_array_add(names, g_strdup(canonical));
+    } else {
+        GHashTableIter iter;
+        gpointer key;
+
+        g_hash_table_iter_init(&iter, hook->pendingLabels);
+        while (g_hash_table_iter_next(&iter, &key, NULL))
+            g_ptr_array_add(names, g_strdup(key));
+    }
+
+    for (i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        qemuOpenHookPending *pending = g_hash_table_lookup(hook->pendingLabels, name);
+        g_autoptr(virStorageSource) src = NULL;
+        bool isHeld;
+
+        if (!pending)
+            continue;
+
+        isHeld = rc < 0 ||
+            (rc == 0 && pending->bound && g_hash_table_contains(held, &pending->id));
+
+        if (!stopping) {
+            if (!qemuOpenHookIsDrained(hook, name)) {
+                VIR_DEBUG("open hook of domain '%s': '%s' is not drained yet",
+                          hook->vmname, name);
+                continue;
+            }
+            if (isHeld) {
+                VIR_DEBUG("open hook of domain '%s': QEMU reported '%s' "
+                          "closed but still holds it: its label waits",
+                          hook->vmname, name);
+                continue;
+            }
+        }
+
+        pending = qemuOpenHookPendingSteal(hook, name);
+        qemuOpenHookNoteDrained(hook, name, false);
+        src = virObjectRef(pending->src);
+        decided++;
+
+        if (isHeld) {
+            VIR_WARN("open hook of domain '%s': QEMU stopped but '%s' %s: "
+                     "leaving its label", hook->vmname, name,
+                     rc < 0 ? "cannot be checked" : "is still held");
+        } else {
+            VIR_DEBUG("open hook of domain '%s': QEMU no longer holds '%s'",
+                      hook->vmname, name);
+            qemuOpenHookRestoreUnlessUsed(hook, vm, src,
+                                          pending->bound ? &pending->id : NULL);
+        }
+        qemuOpenHookPendingFree(pending);
+    }
+
+    return decided;
+}
+
+
+/**
+ * qemuOpenHookRestoreShared:
+ * @hook: the domain's open hook
+ * @vm: the domain, whose QEMU is gone
+ *
+ * qemuSecurityRestoreAllLabel() leaves the read-only and shareable
+ * images of the definition (backing files included) alone, since other
+ * domains may use them.  With the hook, other domains that do are known
+ * (by device and inode): restore the others.
+ */
+void
+qemuOpenHookRestoreShared(qemuOpenHook *hook,
+                          virDomainObj *vm)
+{
+    size_t i;
+
+    for (i = 0; i < vm->def->ndisks; i++) {
+        virStorageSource *n;
+
+        for (n = vm->def->disks[i]->src; virStorageSourceIsBacking(n); n = n->backingStore) {
+            qemuOpenHookFileId id;
+
+            if (!(n->readonly || n->shared) || !qemuOpenHookSourceIsOpened(n))
+                continue;
+
+            if (!qemuOpenHookEntryId(hook, n->path, &id, NULL)) {
+                VIR_DEBUG("open hook of domain '%s': '%s' has no known "
+                          "identity: keeping its label", hook->vmname, n->path);
+                continue;
+            }
+
+            qemuOpenHookRestoreUnlessUsed(hook, vm, n, &id);
+        }
+    }
 }
 
 
@@ -646,21 +1819,21 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
  * @hook: the domain's open hook
  * @canonical: the canonical path of an image QEMU closed
  *
- * Returns the image whose label qemuOpenHookRevokeImage() kept because
- * QEMU held it, or NULL if there is none (any more).  The caller owns
- * it.  Call with the domain locked.
+ * Returns the image whose label qemuOpenHookRevokeImage() held back,
+ * without any check (use qemuOpenHookDecideLabels()), or NULL.
  */
 virStorageSource *
 qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
                              const char *canonical)
 {
-    virStorageSource *src = g_hash_table_lookup(hook->pendingLabels, canonical);
+    qemuOpenHookPending *pending = qemuOpenHookPendingSteal(hook, canonical);
+    virStorageSource *src;
 
-    if (!src)
+    if (!pending)
         return NULL;
 
-    virObjectRef(src);
-    g_hash_table_remove(hook->pendingLabels, canonical);
+    src = virObjectRef(pending->src);
+    qemuOpenHookPendingFree(pending);
     return src;
 }
 
@@ -670,8 +1843,8 @@ qemuOpenHookTakeDrainedLabel(qemuOpenHook *hook,
  * @hook: a domain's open hook
  * @path: an image
  *
- * Returns true if the domain's QEMU may open @path, or has not closed it
- * yet since it was revoked.  Call with the domain locked.
+ * Returns true if the domain's QEMU may open @path, or its label is
+ * still held back.  Call with the domain locked.
  */
 bool
 qemuOpenHookUsesImage(qemuOpenHook *hook,
@@ -689,9 +1862,9 @@ qemuOpenHookUsesImage(qemuOpenHook *hook,
 
     g_hash_table_iter_init(&iter, hook->pendingLabels);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
-        virStorageSource *src = value;
+        qemuOpenHookPending *pending = value;
 
-        if (STREQ(key, path) || STREQ_NULLABLE(src->path, path))
+        if (STREQ(key, path) || STREQ_NULLABLE(pending->src->path, path))
             return true;
     }
 
@@ -703,20 +1876,27 @@ qemuOpenHookUsesImage(qemuOpenHook *hook,
  * qemuOpenHookTakePendingLabels:
  * @hook: the domain's open hook
  *
- * QEMU is gone: returns every image whose label still waits for QEMU to
- * close it (free with g_ptr_array_unref).  Call with the domain locked.
+ * Returns every image whose label is held back, without any check (use
+ * qemuOpenHookDecideLabels()).  Free with g_ptr_array_unref.
  */
 GPtrArray *
 qemuOpenHookTakePendingLabels(qemuOpenHook *hook)
 {
     GPtrArray *srcs = g_ptr_array_new_with_free_func(virObjectUnref);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     GHashTableIter iter;
-    gpointer value;
+    gpointer key;
+    size_t i;
 
     g_hash_table_iter_init(&iter, hook->pendingLabels);
-    while (g_hash_table_iter_next(&iter, NULL, &value)) {
-        g_ptr_array_add(srcs, virObjectRef(value));
-        g_hash_table_iter_remove(&iter);
+    while (g_hash_table_iter_next(&iter, &key, NULL))
+        g_ptr_array_add(names, g_strdup(key));
+
+    for (i = 0; i < names->len; i++) {
+        virStorageSource *src;
+
+        if ((src = qemuOpenHookTakeDrainedLabel(hook, g_ptr_array_index(names, i))))
+            g_ptr_array_add(srcs, src);
     }
 
     return srcs;
@@ -742,12 +1922,18 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
 
     for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
         if (qemuOpenHookSourceIsOpened(n)) {
-            if (virOpenHookWhitelistRemove(hook->wl, n->path) < 0)
+            g_autofree char *canonical = NULL;
+            qemuOpenHookFileId id;
+
+            ignore_value(qemuOpenHookEntryId(hook, n->path, &id, &canonical));
+            if (virOpenHookWhitelistRemove(hook->wl, n->path) < 0) {
                 VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
                           hook->vmname, n->path);
-            else
+            } else {
+                qemuOpenHookUseDrop(hook, canonical);
                 VIR_DEBUG("open hook of domain '%s': revoked '%s'",
                           hook->vmname, n->path);
+            }
         }
 
         if (!chain)
@@ -889,6 +2075,42 @@ qemuOpenHookAllowJobWrite(qemuOpenHook *hook,
 }
 
 
+/*
+ * The previous daemon's grants died with it: QEMU's CLOSE reports for
+ * them name handles this daemon never gave.  What QEMU holds of each
+ * entry is read from its fd table instead, which is also what every
+ * label decision checks.
+ */
+static void
+qemuOpenHookRestoreHeld(qemuOpenHook *hook,
+                        virDomainObj *vm)
+{
+    g_autoptr(GHashTable) held = qemuOpenHookFileIdTableNew();
+    virOpenHookEntryInfo *infos = NULL;
+    size_t ninfos;
+    size_t i;
+
+    if (qemuOpenHookReadHeld(hook, vm->pid, held) != 0)
+        return;
+
+    ninfos = virOpenHookWhitelistGetAll(hook->wl, &infos);
+    for (i = 0; i < ninfos; i++) {
+        qemuOpenHookFileId id = { infos[i].dev, infos[i].ino };
+        unsigned int n;
+
+        if (!infos[i].bound || infos[i].dir ||
+            !(n = GPOINTER_TO_UINT(g_hash_table_lookup(held, &id))))
+            continue;
+        g_hash_table_insert(hook->restartHeld, g_strdup(infos[i].canonical),
+                            GUINT_TO_POINTER(n));
+        VIR_DEBUG("open hook of domain '%s': QEMU holds %u fds of '%s' "
+                  "from before the daemon restarted",
+                  hook->vmname, n, infos[i].canonical);
+    }
+    virOpenHookEntryInfoListFree(infos, ninfos);
+}
+
+
 /**
  * qemuOpenHookRestore:
  * @hook: the open hook of a domain that was running when the daemon
@@ -939,6 +2161,17 @@ qemuOpenHookRestore(qemuOpenHook *hook,
     }
 
     hook->restoring = false;
+
+    /* the domain's files count from its whitelist now */
+    VIR_WITH_MUTEX_LOCK_GUARD(&qemuOpenHookRegistryMutex) {
+        g_clear_pointer(&hook->oldIds, g_hash_table_unref);
+    }
+
+    qemuOpenHookRestoreHeld(hook, vm);
+
+    /* labels the previous daemon held back: QEMU may have closed those
+     * files while no daemon was running */
+    qemuOpenHookDecideLabels(hook, vm, NULL, false);
 }
 
 
@@ -949,15 +2182,171 @@ qemuOpenHookRestore(qemuOpenHook *hook,
  *
  * Record what a restarted daemon needs to serve QEMU again.  The
  * whitelist itself is not saved: it is rebuilt from the definition.
+ * The identities of the files the domain uses are, so that other
+ * domains see them before this one is reconnected, and so are the
+ * labels held back for images that left the domain.
  */
 void
 qemuOpenHookFormatStatus(qemuOpenHook *hook,
                          virBuffer *buf)
 {
-    virBufferAsprintf(buf, "<openHook mode='%s'",
+    g_auto(virBuffer) attrBuf = VIR_BUFFER_INITIALIZER;
+    g_auto(virBuffer) childBuf = VIR_BUFFER_INIT_CHILD(buf);
+    GHashTableIter iter;
+    gpointer key;
+    gpointer value;
+
+    virBufferAsprintf(&attrBuf, " mode='%s'",
                       virQEMUOpenHookTypeToString(hook->mode));
-    virBufferEscapeString(buf, " path='%s'", hook->sockpath);
-    virBufferAddLit(buf, "/>\n");
+    virBufferEscapeString(&attrBuf, " path='%s'", hook->sockpath);
+
+    VIR_WITH_MUTEX_LOCK_GUARD(&qemuOpenHookRegistryMutex) {
+        GHashTable *tables[] = { hook->ids, hook->oldIds };
+        size_t i;
+
+        for (i = 0; i < G_N_ELEMENTS(tables); i++) {
+            if (!tables[i])
+                continue;
+            g_hash_table_iter_init(&iter, tables[i]);
+            while (g_hash_table_iter_next(&iter, &key, NULL)) {
+                qemuOpenHookFileId *id = key;
+
+                virBufferAsprintf(&childBuf, "<file dev='%llu' ino='%llu'/>\n",
+                                  (unsigned long long)id->dev,
+                                  (unsigned long long)id->ino);
+            }
+        }
+    }
+
+    g_hash_table_iter_init(&iter, hook->pendingLabels);
+    while (g_hash_table_iter_next(&iter, &key, &value)) {
+        qemuOpenHookPending *pending = value;
+        virStorageSource *src = pending->src;
+        g_auto(virBuffer) labelAttrBuf = VIR_BUFFER_INITIALIZER;
+        g_auto(virBuffer) labelChildBuf = VIR_BUFFER_INIT_CHILD(&childBuf);
+
+        virBufferEscapeString(&labelAttrBuf, " canonical='%s'", key);
+        virBufferAsprintf(&labelAttrBuf, " type='%s'",
+                          virStorageTypeToString(src->type));
+        if (src->format > VIR_STORAGE_FILE_NONE)
+            virBufferAsprintf(&labelAttrBuf, " format='%s'",
+                              virStorageFileFormatTypeToString(src->format));
+        if (src->readonly)
+            virBufferAddLit(&labelAttrBuf, " readonly='yes'");
+        if (src->shared)
+            virBufferAddLit(&labelAttrBuf, " shared='yes'");
+        if (pending->bound)
+            virBufferAsprintf(&labelAttrBuf, " dev='%llu' ino='%llu'",
+                              (unsigned long long)pending->id.dev,
+                              (unsigned long long)pending->id.ino);
+
+        if (virDomainDiskSourceFormat(&labelChildBuf, src, "source", 0, false,
+                                      VIR_DOMAIN_DEF_FORMAT_STATUS,
+                                      true, true, NULL) < 0) {
+            VIR_WARN("open hook of domain '%s': cannot save the label held "
+                     "back for '%s': %s", hook->vmname, (const char *)key,
+                     virGetLastErrorMessage());
+            virResetLastError();
+            continue;
+        }
+        virXMLFormatElement(&childBuf, "pendingLabel", &labelAttrBuf,
+                            &labelChildBuf);
+    }
+
+    virXMLFormatElement(buf, "openHook", &attrBuf, &childBuf);
+}
+
+
+static int
+qemuOpenHookParseFileId(xmlNodePtr node,
+                        qemuOpenHookFileId *id)
+{
+    unsigned long long dev;
+    unsigned long long ino;
+    int rc;
+
+    if ((rc = virXMLPropULongLong(node, "dev", 10, VIR_XML_PROP_NONE, &dev)) <= 0 ||
+        virXMLPropULongLong(node, "ino", 10, VIR_XML_PROP_REQUIRED, &ino) < 0)
+        return rc < 0 ? -1 : 0;
+
+    id->dev = dev;
+    id->ino = ino;
+    return 1;
+}
+
+
+/* Labels the previous daemon held back, and what the domain used.  A
+ * record that cannot be read keeps its label (and is logged): that errs
+ * on the side of the domains that may use the file. */
+static void
+qemuOpenHookParseStatusLabels(qemuOpenHook *hook,
+                              xmlNodePtr node)
+{
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    g_autofree xmlNodePtr *nodes = NULL;
+    int n;
+    size_t i;
+
+    if (!(ctxt = xmlXPathNewContext(node->doc)))
+        return;
+    ctxt->node = node;
+
+    if ((n = virXPathNodeSet("./file", ctxt, &nodes)) > 0) {
+        VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+        hook->oldIds = qemuOpenHookFileIdTableNew();
+        for (i = 0; i < n; i++) {
+            qemuOpenHookFileId id;
+
+            if (qemuOpenHookParseFileId(nodes[i], &id) > 0)
+                qemuOpenHookFileIdCount(hook->oldIds, &id, true);
+        }
+    }
+    g_clear_pointer(&nodes, g_free);
+
+    if ((n = virXPathNodeSet("./pendingLabel", ctxt, &nodes)) <= 0)
+        goto cleanup;
+
+    for (i = 0; i < n; i++) {
+        VIR_XPATH_NODE_AUTORESTORE(ctxt)
+        g_autofree char *canonical = virXMLPropString(nodes[i], "canonical");
+        g_autofree char *type = virXMLPropString(nodes[i], "type");
+        g_autofree char *format = virXMLPropString(nodes[i], "format");
+        g_autoptr(virStorageSource) src = NULL;
+        qemuOpenHookFileId id;
+        xmlNodePtr source;
+        virTristateBool flag;
+        int bound;
+
+        ctxt->node = nodes[i];
+        if (!canonical || !(source = virXPathNode("./source", ctxt)) ||
+            (bound = qemuOpenHookParseFileId(nodes[i], &id)) < 0 ||
+            !(src = virDomainStorageSourceParseBase(type, format, NULL)) ||
+            virDomainStorageSourceParse(source, ctxt, src,
+                                        VIR_DOMAIN_DEF_PARSE_STATUS, NULL) < 0) {
+            VIR_WARN("open hook of domain '%s': cannot read a label held "
+                     "back by the previous daemon (%s): it stays as it is",
+                     hook->vmname, NULLSTR(canonical));
+            virResetLastError();
+            continue;
+        }
+        if (virXMLPropTristateBool(nodes[i], "readonly", VIR_XML_PROP_NONE,
+                                   &flag) == 1 && flag == VIR_TRISTATE_BOOL_YES)
+            src->readonly = true;
+        if (virXMLPropTristateBool(nodes[i], "shared", VIR_XML_PROP_NONE,
+                                   &flag) == 1 && flag == VIR_TRISTATE_BOOL_YES)
+            src->shared = true;
+
+        qemuOpenHookPendingAdd(hook, canonical, g_steal_pointer(&src),
+                               bound > 0 ? &id : NULL);
+        /* the previous daemon's grants died with its connection */
+        qemuOpenHookNoteDrained(hook, canonical, true);
+        VIR_DEBUG("open hook of domain '%s': the label of '%s' is still "
+                  "held back", hook->vmname, canonical);
+    }
+
+ cleanup:
+    virResetLastError();
 }
 
 
@@ -965,6 +2354,7 @@ qemuOpenHook *
 qemuOpenHookParseStatus(xmlNodePtr node,
                         virDomainDef *def)
 {
+    qemuOpenHook *hook;
     g_autofree char *path = virXMLPropString(node, "path");
     unsigned int mode;
 
@@ -979,7 +2369,10 @@ qemuOpenHookParseStatus(xmlNodePtr node,
         return NULL;
     }
 
-    return qemuOpenHookNew(def, mode, NULL, path);
+    hook = qemuOpenHookNew(def, mode, NULL, path);
+    hook->restarted = true;
+    qemuOpenHookParseStatusLabels(hook, node);
+    return hook;
 }
 
 
@@ -1019,10 +2412,130 @@ qemuOpenHookUpdateLiveDef(qemuOpenHook *hook,
 }
 
 
+/*
+ * The socket lives in the domain's private directory, which QEMU's user
+ * owns: QEMU (or any process running as its user, such as another
+ * domain's QEMU) can rename anything over the socket's name at any
+ * moment, so no name there may be resolved with root's rights.  The
+ * socket is bound, and QEMU's end connected, with this thread's
+ * filesystem ids switched to QEMU's (setfsuid() and setfsgid() change
+ * the calling thread only, and switching away from 0 drops the
+ * thread's CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN...): the name is
+ * resolved and checked with exactly QEMU's rights, so unlink() and
+ * bind() can only remove or create what QEMU could itself, connect()
+ * only reaches a socket QEMU could connect to, and the socket file is
+ * QEMU's from the start, with no chown() by name.  The daemon's
+ * supplementary groups stay: they grant nothing in a directory QEMU
+ * owns.
+ */
+static int
+qemuOpenHookSetFsIds(uid_t uid,
+                     gid_t gid)
+{
+#ifdef __linux__
+    /* Both return the previous id whether they succeed or not: ask
+     * again with an invalid id, which changes nothing, to check. */
+    setfsgid(gid);
+    if ((gid_t)setfsgid((gid_t)-1) != gid)
+        return -1;
+    setfsuid(uid);
+    if ((uid_t)setfsuid((uid_t)-1) != uid)
+        return -1;
+    return 0;
+#else /* !__linux__ */
+    errno = ENOSYS;
+    return -1;
+#endif /* !__linux__ */
+}
+
+
+/* Become QEMU's user for filesystem checks, if the daemon is root and
+ * QEMU is not.  Returns 1 if switched, 0 if not needed, -1 on error. */
+static int
+qemuOpenHookBecomeUser(qemuOpenHook *hook)
+{
+    if (geteuid() != 0)
+        return 0;
+
+    if (!hook->sockIds) {
+        virReportError(VIR_ERR_INTERNAL_ERROR,
+                       _("the user of the open hook socket of domain '%s' is not known"),
+                       hook->vmname);
+        return -1;
+    }
+    if (hook->sockUid == 0)
+        return 0;
+
+    if (qemuOpenHookSetFsIds(hook->sockUid, hook->sockGid) < 0) {
+        qemuOpenHookSetFsIds(geteuid(), getegid());
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("cannot switch to %u:%u for the open hook socket of domain '%s'"),
+                       (unsigned int)hook->sockUid,
+                       (unsigned int)hook->sockGid, hook->vmname);
+        return -1;
+    }
+    return 1;
+}
+
+
+static void
+qemuOpenHookBecomeDaemon(int switched)
+{
+    int saved = errno;
+
+    if (switched <= 0)
+        return;
+
+    /* Cannot fail: the thread kept CAP_SETUID and CAP_SETGID.  Going
+     * on with QEMU's filesystem ids would be worse than dying. */
+    if (qemuOpenHookSetFsIds(geteuid(), getegid()) < 0)
+        abort();
+    errno = saved;
+}
+
+
+/* The user and group QEMU runs as, as the DAC driver sets them: the
+ * domain's DAC label if it has one, the driver's user and group
+ * otherwise; the daemon's own ids without the DAC driver (the daemon
+ * is not root). */
+static int
+qemuOpenHookSetSocketIds(qemuOpenHook *hook,
+                         virSecurityManager *secMgr,
+                         virDomainDef *def)
+{
+    virSecurityLabelDef *seclabel = virDomainDefGetSecurityLabelDef(def, "dac");
+    const char *label = NULL;
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+
+    if (seclabel && seclabel->label) {
+        label = seclabel->label;
+    } else if (secMgr) {
+        g_autofree virSecurityManager **mgrs = virSecurityManagerGetNested(secMgr);
+        size_t i;
+
+        for (i = 0; mgrs && mgrs[i]; i++) {
+            if (STREQ(virSecurityManagerGetModel(mgrs[i]), "dac"))
+                label = virSecurityManagerGetBaseLabel(mgrs[i], def->virtType);
+        }
+    }
+
+    if (label && virParseOwnershipIds(label, &uid, &gid) < 0)
+        return -1;
+
+    hook->sockIds = true;
+    hook->sockUid = uid;
+    hook->sockGid = gid;
+    return 0;
+}
+
+
 static int
 qemuOpenHookListen(qemuOpenHook *hook)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int switched;
+    int rc;
 
     if (virStrcpyStatic(addr.sun_path, hook->sockpath) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
@@ -1031,18 +2544,28 @@ qemuOpenHookListen(qemuOpenHook *hook)
         return -1;
     }
 
-    /* a previous daemon's socket, which nobody listens on any more */
-    if (unlink(hook->sockpath) < 0 && errno != ENOENT) {
-        virReportSystemError(errno, _("cannot remove '%s'"), hook->sockpath);
-        return -1;
-    }
-
     VIR_FORCE_CLOSE(hook->listenfd);
     if ((hook->listenfd = socket(AF_UNIX,
                                  SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                                 0)) < 0 ||
-        bind(hook->listenfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        listen(hook->listenfd, 4) < 0) {
+                                 0)) < 0) {
+        virReportSystemError(errno, _("cannot listen on '%s'"),
+                             hook->sockpath);
+        return -1;
+    }
+
+    /* See qemuOpenHookSetFsIds */
+    if ((switched = qemuOpenHookBecomeUser(hook)) < 0) {
+        VIR_FORCE_CLOSE(hook->listenfd);
+        return -1;
+    }
+    /* a previous daemon's socket, which nobody listens on any more */
+    if ((rc = unlink(hook->sockpath)) < 0 && errno == ENOENT)
+        rc = 0;
+    if (rc == 0)
+        rc = bind(hook->listenfd, (struct sockaddr *)&addr, sizeof(addr));
+    qemuOpenHookBecomeDaemon(switched);
+
+    if (rc < 0 || listen(hook->listenfd, 4) < 0) {
         virReportSystemError(errno, _("cannot listen on '%s'"),
                              hook->sockpath);
         VIR_FORCE_CLOSE(hook->listenfd);
@@ -1074,9 +2597,14 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     VIR_AUTOCLOSE qemufd = -1;
-    int fd;
+    VIR_AUTOCLOSE fd = -1;
+    unsigned char nonce[16];
+    unsigned char echo[sizeof(nonce) + 1];
+    int switched;
+    int rc;
 
-    if (qemuOpenHookListen(hook) < 0)
+    if (qemuOpenHookSetSocketIds(hook, secMgr, def) < 0 ||
+        qemuOpenHookListen(hook) < 0)
         return -1;
 
     if (qemuSecuritySetSocketLabel(secMgr, def) < 0)
@@ -1086,17 +2614,47 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
         return -1;
 
     ignore_value(virStrcpyStatic(addr.sun_path, hook->sockpath));
-    if (qemufd < 0 ||
-        connect(qemufd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+    if (qemufd < 0) {
+        virReportSystemError(errno, "%s",
+                             _("cannot create the open hook channel"));
+        return -1;
+    }
+
+    /* QEMU's end is connected by name, for QEMU to learn the name from
+     * getpeername() and connect there again after a daemon restart.
+     * That name may have been replaced since bind(): connect as QEMU's
+     * user (see qemuOpenHookSetFsIds), so that it reaches at worst a
+     * socket QEMU could connect to itself, and make sure it reached
+     * ours, with a random message that must come out of the connection
+     * accepted on our socket. */
+    if ((switched = qemuOpenHookBecomeUser(hook)) < 0)
+        return -1;
+    rc = connect(qemufd, (struct sockaddr *)&addr, sizeof(addr));
+    qemuOpenHookBecomeDaemon(switched);
+
+    if (rc < 0 ||
         (fd = accept4(hook->listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
         virReportSystemError(errno, "%s",
                              _("cannot create the open hook channel"));
         return -1;
     }
 
+    if (virRandomBytes(nonce, sizeof(nonce)) < 0)
+        return -1;
+    if (send(qemufd, nonce, sizeof(nonce), MSG_NOSIGNAL) != sizeof(nonce) ||
+        recv(fd, echo, sizeof(echo), MSG_DONTWAIT) != sizeof(nonce) ||
+        memcmp(nonce, echo, sizeof(nonce)) != 0) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("the open hook channel of domain '%s' did not connect to '%s'"),
+                       hook->vmname, hook->sockpath);
+        return -1;
+    }
+
     /* takes ownership of fd */
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
     hook->conn = virOpenHookBrokerConnNew(hook->wl, fd);
+    virOpenHookBrokerConnSetOpenTimeout(hook->conn, hook->openTimeoutMs);
+    fd = -1;
     VIR_FORCE_CLOSE(hook->qemufd);
     hook->qemufd = qemufd;
     qemufd = -1;
@@ -1142,7 +2700,7 @@ qemuOpenHookBuildCommandLine(virCommand *cmd,
 }
 
 
-/* Start serving @hook->conn on the event thread */
+/* Start serving @hook->conn on the hook's thread */
 static void
 qemuOpenHookServe(qemuOpenHook *hook)
 {
@@ -1169,6 +2727,46 @@ qemuOpenHookPeerPid(int fd)
 }
 
 
+static gboolean
+qemuOpenHookAccept(int listenfd,
+                   GIOCondition cond,
+                   gpointer opaque);
+
+
+static void
+qemuOpenHookWatchListen(qemuOpenHook *hook)
+{
+    hook->listenSource = g_unix_fd_source_new(hook->listenfd, G_IO_IN);
+    g_source_set_callback(hook->listenSource,
+                          (GSourceFunc)qemuOpenHookAccept,
+                          hook, NULL);
+    g_source_attach(hook->listenSource, hook->context);
+}
+
+
+static gboolean
+qemuOpenHookResumeListen(gpointer opaque)
+{
+    qemuOpenHook *hook = opaque;
+
+    g_clear_pointer(&hook->listenRetry, g_source_unref);
+    qemuOpenHookWatchListen(hook);
+    return G_SOURCE_REMOVE;
+}
+
+
+/* Out of fds: accept nothing for a second.  Runs on the hook's thread. */
+static void
+qemuOpenHookPauseListen(qemuOpenHook *hook)
+{
+    g_clear_pointer(&hook->listenSource, g_source_unref);
+    hook->listenRetry = g_timeout_source_new(1000);
+    g_source_set_callback(hook->listenRetry, qemuOpenHookResumeListen,
+                          hook, NULL);
+    g_source_attach(hook->listenRetry, hook->context);
+}
+
+
 /*
  * QEMU connects again: the daemon restarted, or the channel died.  Runs
  * on the event thread; only the domain's own QEMU process may take over
@@ -1184,16 +2782,35 @@ qemuOpenHookAccept(int listenfd,
     int fd;
 
     if ((fd = accept4(listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-        if (errno != EAGAIN && errno != EINTR)
+        int err = errno;
+        unsigned int suppressed;
+
+        if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
+            return G_SOURCE_CONTINUE;
+        if (qemuOpenHookRateLimitAllow(&hook->denials, &suppressed)) {
+            qemuOpenHookReportSuppressed(hook, "denials", suppressed);
             VIR_WARN("open hook of domain '%s': cannot accept: %s",
-                     hook->vmname, g_strerror(errno));
+                     hook->vmname, g_strerror(err));
+        }
+        /* The connection stays queued, so the socket stays readable:
+         * stop polling it for a while instead of spinning. */
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+            qemuOpenHookPauseListen(hook);
+            return G_SOURCE_REMOVE;
+        }
         return G_SOURCE_CONTINUE;
     }
 
     if ((pid = qemuOpenHookPeerPid(fd)) != hook->pid || pid <= 0) {
-        VIR_WARN("open hook of domain '%s': refused a connection from "
-                 "pid %lld, which is not the domain's QEMU (pid %lld)",
-                 hook->vmname, (long long)pid, (long long)hook->pid);
+        unsigned int suppressed;
+
+        /* any process of QEMU's uid can connect, as often as it likes */
+        if (qemuOpenHookRateLimitAllow(&hook->denials, &suppressed)) {
+            qemuOpenHookReportSuppressed(hook, "denials", suppressed);
+            VIR_WARN("open hook of domain '%s': refused a connection from "
+                     "pid %lld, which is not the domain's QEMU (pid %lld)",
+                     hook->vmname, (long long)pid, (long long)hook->pid);
+        }
         VIR_FORCE_CLOSE(fd);
         return G_SOURCE_CONTINUE;
     }
@@ -1207,40 +2824,136 @@ qemuOpenHookAccept(int listenfd,
     }
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
     hook->conn = virOpenHookBrokerConnNew(hook->wl, fd);
+    virOpenHookBrokerConnSetOpenTimeout(hook->conn, hook->openTimeoutMs);
     qemuOpenHookServe(hook);
     return G_SOURCE_CONTINUE;
+}
+
+
+/*
+ * Give the socket file the domain's file label, through its inode.
+ *
+ * QEMU's user can rename anything over the socket's name at any moment
+ * (see qemuOpenHookSetFsIds), so the name is resolved once, without
+ * following a last symlink, to an O_PATH fd, and what it gave must be a
+ * socket QEMU's user owns: ours, or at worst one QEMU could create or
+ * link there itself.  The label is set on "/proc/self/fd/N", which the
+ * kernel resolves to that inode whatever happens to the name.  It is
+ * set from the daemon itself, not in a transaction run in QEMU's mount
+ * namespace, so neither QEMU's mounts nor a fork matter.  The socket's
+ * parents are libvirt's state directory and the domain's private
+ * directory, which QEMU cannot rename.
+ *
+ * Only the SELinux driver labels the file.  It is QEMU's from its
+ * creation, so the DAC driver has nothing to do (and chown()ing is what
+ * must not happen here).  AppArmor's "label" is a rule naming the file
+ * in the domain's profile, which already allows every file in the
+ * private directory ("domain-<id>-<name>"); asking virt-aa-helper for
+ * the socket would make it realpath() a name QEMU controls and add
+ * whatever QEMU points it at to QEMU's profile.
+ */
+static int
+qemuOpenHookLabelSocket(qemuOpenHook *hook,
+                        virSecurityManager *secMgr,
+                        virDomainDef *def)
+{
+    g_autofree virSecurityManager **mgrs = NULL;
+    g_autofree char *procpath = NULL;
+    VIR_AUTOCLOSE fd = -1;
+    struct stat sb;
+    size_t i;
+
+    if ((fd = open(hook->sockpath, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fstat(fd, &sb) < 0) {
+        virReportSystemError(errno, _("cannot open '%s'"), hook->sockpath);
+        return -1;
+    }
+    if (!S_ISSOCK(sb.st_mode) || !hook->sockIds || sb.st_uid != hook->sockUid) {
+        virReportError(VIR_ERR_OPERATION_FAILED,
+                       _("'%s' is not the open hook socket of domain '%s'"),
+                       hook->sockpath, hook->vmname);
+        return -1;
+    }
+
+    procpath = g_strdup_printf("/proc/self/fd/%d", fd);
+    if (!(mgrs = virSecurityManagerGetNested(secMgr)))
+        return -1;
+    for (i = 0; mgrs[i]; i++) {
+        if (STRNEQ(virSecurityManagerGetModel(mgrs[i]), "selinux"))
+            continue;
+        if (virSecurityManagerDomainSetPathLabel(mgrs[i], def, procpath,
+                                                 false) < 0)
+            return -1;
+    }
+
+    return 0;
+}
+
+
+/**
+ * qemuOpenHookPrepareSocket:
+ * @hook: the domain's open hook
+ * @secMgr: the security manager
+ * @def: the domain definition
+ *
+ * Make the hook's socket ready for QEMU to connect to again: after a
+ * daemon restart, listen on it again, as QEMU's user; label the socket
+ * file for QEMU.  To be called before qemuOpenHookStart().
+ *
+ * Returns 0, or -1 with an error reported.
+ */
+int
+qemuOpenHookPrepareSocket(qemuOpenHook *hook,
+                          virSecurityManager *secMgr,
+                          virDomainDef *def)
+{
+    if (qemuOpenHookSetSocketIds(hook, secMgr, def) < 0)
+        return -1;
+
+    if (hook->listenfd < 0 && qemuOpenHookListen(hook) < 0)
+        return -1;
+
+    return qemuOpenHookLabelSocket(hook, secMgr, def);
 }
 
 
 /**
  * qemuOpenHookStart:
  * @hook: the domain's open hook
- * @context: the domain's event thread context
+ * @context: the domain's event thread context (not used: the hook is
+ *           served from a thread of its own, see below)
  * @pid: QEMU's pid
  *
  * Start serving QEMU's requests.  Must happen before anything waits for
  * QEMU, which opens its disks before it answers on the monitor.  After
- * a daemon restart there is no channel yet: listen on the hook's socket
- * again, for QEMU to connect.
+ * a daemon restart there is no channel yet: QEMU connects to the socket
+ * qemuOpenHookPrepareSocket() listens on again.
  */
 int
 qemuOpenHookStart(qemuOpenHook *hook,
-                  GMainContext *context,
+                  GMainContext *context G_GNUC_UNUSED,
                   pid_t pid)
 {
     if (hook->listenfd < 0 && qemuOpenHookListen(hook) < 0)
         return -1;
 
     hook->pid = pid;
-    hook->context = g_main_context_ref(context);
+    /* Not the domain's event thread: its monitor callbacks wait for the
+     * domain lock, which a job may hold while it waits for QEMU, and
+     * QEMU may be waiting for an open (a destroy holds it while QEMU
+     * reopens images on its way out).  The broker takes no lock of the
+     * domain, so it gets a thread that never waits for one. */
+    if (!hook->thread) {
+        g_autofree char *name = g_strdup_printf("vm-openhook-%s", hook->vmname);
+
+        if (!(hook->thread = virEventThreadNew(name)))
+            return -1;
+    }
+    hook->context = g_main_context_ref(virEventThreadGetContext(hook->thread));
     if (hook->conn)
         qemuOpenHookServe(hook);
 
-    hook->listenSource = g_unix_fd_source_new(hook->listenfd, G_IO_IN);
-    g_source_set_callback(hook->listenSource,
-                          (GSourceFunc)qemuOpenHookAccept,
-                          hook, NULL);
-    g_source_attach(hook->listenSource, context);
+    qemuOpenHookWatchListen(hook);
 
     VIR_DEBUG("open hook of domain '%s' serving in %s mode on '%s'",
               hook->vmname, virQEMUOpenHookTypeToString(hook->mode),

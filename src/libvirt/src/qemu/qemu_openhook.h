@@ -44,10 +44,16 @@ qemuOpenHookGetWhitelist(qemuOpenHook *hook);
 const char *
 qemuOpenHookGetSocketPath(qemuOpenHook *hook);
 
+void
+qemuOpenHookSetOpenTimeout(qemuOpenHook *hook,
+                           unsigned int seconds);
+
 int
-qemuOpenHookStartOpener(qemuOpenHook *hook,
-                        uid_t uid,
-                        gid_t gid);
+qemuOpenHookPrepareOpener(qemuOpenHook *hook,
+                          virDomainObj *vm,
+                          virSecurityManager *secMgr,
+                          uid_t uid,
+                          gid_t gid);
 
 bool
 qemuOpenHookRefusesRoot(const char *path);
@@ -73,6 +79,7 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
                         bool chain,
                         bool modify);
 
+/* @canonical: a drained entry, or NULL to check every held-back label */
 typedef void (*qemuOpenHookDrainedFunc)(const char *canonical,
                                         void *opaque);
 
@@ -95,6 +102,29 @@ qemuOpenHookUsesImage(qemuOpenHook *hook,
 
 GPtrArray *
 qemuOpenHookTakePendingLabels(qemuOpenHook *hook);
+
+size_t
+qemuOpenHookDecideLabels(qemuOpenHook *hook,
+                         virDomainObj *vm,
+                         const char *canonical,
+                         bool stopping);
+
+void
+qemuOpenHookRestoreShared(qemuOpenHook *hook,
+                          virDomainObj *vm);
+
+typedef void (*qemuOpenHookRestoreFunc)(virDomainObj *vm,
+                                        virStorageSource *src,
+                                        void *opaque);
+
+void
+qemuOpenHookSetRestoreFunc(qemuOpenHook *hook,
+                           qemuOpenHookRestoreFunc func,
+                           void *opaque);
+
+void
+qemuOpenHookSetProcDir(qemuOpenHook *hook,
+                       const char *dir);
 
 void
 qemuOpenHookRevokeSource(qemuOpenHook *hook,
@@ -132,6 +162,14 @@ qemuOpenHookBuildCommandLine(virCommand *cmd,
                              virDomainDef *def);
 
 int
+qemuOpenHookPrepareSocket(qemuOpenHook *hook,
+                          virSecurityManager *secMgr,
+                          virDomainDef *def);
+
+int
 qemuOpenHookStart(qemuOpenHook *hook,
                   GMainContext *context,
                   pid_t pid);
+
+void
+qemuOpenHookNoteUnhookedDomain(bool running);

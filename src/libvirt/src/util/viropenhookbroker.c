@@ -23,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 
 #include "viropenhookbroker.h"
 #include "viropenhookopener.h"
@@ -43,6 +45,8 @@ virOpenHookBrokerDenyErrno(virOpenHookReason reason)
         return -EINVAL;
     case VIR_OPENHOOK_REASON_FD_LIMIT:
         return -EMFILE;
+    case VIR_OPENHOOK_REASON_TIMEOUT:
+        return -ETIMEDOUT;
     case VIR_OPENHOOK_REASON_NONE:
     case VIR_OPENHOOK_REASON_NOT_LISTED:
     case VIR_OPENHOOK_REASON_READ_ONLY:
@@ -76,6 +80,7 @@ typedef struct {
     virOpenHookTicket ticket;
     virOpenHookReason policy;
     bool permissive;
+    bool asUser;            /* permissive: QEMU's own credentials only */
     int oflags;
     unsigned int mode;
     const char *openpath;   /* the ticket's canonical name, or norm */
@@ -94,18 +99,96 @@ virOpenHookBrokerReqClear(virOpenHookBrokerReq *req)
 }
 
 
-/* Everything up to and including the open as root. Returns the fd with
- * *@st set, or -errno with *@reason set (a policy denial, or the
- * kernel's refusal with VIR_OPENHOOK_REASON_OPEN_FAILED). */
+/* Pseudo file systems whose files describe or control the host (or
+ * the process that opens them): never handed out for a path outside
+ * the whitelist, whoever opens it. */
+static bool
+virOpenHookBrokerIsPseudoFS(int fd)
+{
+    struct statfs sfs;
+
+    if (fstatfs(fd, &sfs) < 0)
+        return true;
+
+    switch ((unsigned long)sfs.f_type) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case DEBUGFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case SELINUX_MAGIC:
+    case SMACK_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case BPF_FS_MAGIC:
+    case EFIVARFS_MAGIC:
+    case PSTOREFS_MAGIC:
+    case DEVPTS_SUPER_MAGIC:
+    case 0x62656570: /* configfs */
+    case 0x65735543: /* fusectl */
+        return true;
+    }
+    return false;
+}
+
+
+/* @path is /proc, /sys or /dev, or beneath one of them */
+static bool
+virOpenHookBrokerIsHostPath(const char *path)
+{
+    static const char *const prefixes[] = { "/proc", "/sys", "/dev" };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+        size_t len = strlen(prefixes[i]);
+
+        if (strncmp(path, prefixes[i], len) == 0 &&
+            (path[len] == '\0' || path[len] == '/'))
+            return true;
+    }
+    return false;
+}
+
+
+/*
+ * Permissive mode is "off, plus observation": what enforce would deny
+ * is opened with QEMU's own credentials, by the opener, exactly as
+ * QEMU would have opened it itself, and never by root. /proc, /sys and
+ * /dev are never opened for a path outside the whitelist (/proc/self
+ * would name the daemon or its helper, not QEMU). Without an opener
+ * (QEMU runs as root, or the daemon does not), the request is denied.
+ * Returns -EACCES with *@reason set; virOpenHookBrokerWantOpener()
+ * takes it from there.
+ */
 static int
-virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
-                           virOpenHookBrokerReq *req,
-                           const char *path,
-                           size_t pathlen,
-                           int oflags,
-                           unsigned int mode,
-                           struct stat *st,
-                           virOpenHookReason *reason)
+virOpenHookBrokerAsUser(virOpenHookBrokerReq *req,
+                        virOpenHookReason *reason)
+{
+    *reason = req->policy;
+    if (virOpenHookBrokerIsHostPath(req->norm)) {
+        g_snprintf(req->detail, sizeof(req->detail),
+                   "permissive: never outside the whitelist");
+        req->ev.detail = req->detail;
+        return virOpenHookBrokerDenyErrno(*reason);
+    }
+    req->asUser = true;
+    req->openpath = req->norm;
+    return -EACCES;
+}
+
+
+/* Everything before the open as root, none of which touches the file
+ * system: returns 0 if root is to open the request's file (see
+ * virOpenHookBrokerOpenFile), or -errno with *@reason set (a policy
+ * denial, or permissive mode's detour, see virOpenHookBrokerAsUser). */
+static int
+virOpenHookBrokerOpenDecide(virOpenHookWhitelist *wl,
+                            virOpenHookBrokerReq *req,
+                            const char *path,
+                            size_t pathlen,
+                            int oflags,
+                            unsigned int mode,
+                            virOpenHookReason *reason)
 {
     bool write;
     bool create;
@@ -144,46 +227,100 @@ virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
     } else {
         req->policy = VIR_OPENHOOK_REASON_NOT_LISTED;
     }
-    if (req->policy == VIR_OPENHOOK_REASON_NONE && virOpenHookWhitelistAtFdLimit(wl))
-        req->policy = VIR_OPENHOOK_REASON_FD_LIMIT;
     if (req->policy != VIR_OPENHOOK_REASON_NONE && !req->permissive) {
         *reason = req->policy;
         return virOpenHookBrokerDenyErrno(*reason);
     }
+    /* The limit holds in every mode: a guest that never reports its
+     * closes must not grow the daemon's fd table. */
+    if (virOpenHookWhitelistAtFdLimit(wl)) {
+        *reason = VIR_OPENHOOK_REASON_FD_LIMIT;
+        return virOpenHookBrokerDenyErrno(*reason);
+    }
+    if (req->policy != VIR_OPENHOOK_REASON_NONE)
+        return virOpenHookBrokerAsUser(req, reason);
 
-    if (req->ticket.dir) {
+    if (!req->ticket.dir)
+        req->openpath = req->ticket.canonical;
+    return 0;
+}
+
+
+/* The open as root of a request that virOpenHookBrokerOpenDecide()
+ * allowed: of @path, an entry's canonical name, or of @rel beneath
+ * @dirfd, a listed directory. The only part that touches the file
+ * system, and so the only one that can hang: it may run in a worker
+ * thread (virOpenHookBrokerJob), and then it only uses its arguments.
+ * Returns the fd with *@st set, or -errno with *@reason set. */
+static int
+virOpenHookBrokerOpenFile(const char *path,
+                          int dirfd,
+                          const char *rel,
+                          int oflags,
+                          unsigned int mode,
+                          struct stat *st,
+                          virOpenHookReason *reason)
+{
+    if (dirfd >= 0) {
         /* Beneath the directory libvirt resolved: only the guest's
          * relative rest, which can neither climb out nor cross a mount,
-         * and only a regular file (created private if need be). */
-        unsigned int openflags = VIR_OPENHOOK_OPEN_BENEATH |
-                                 VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
-                                 VIR_OPENHOOK_OPEN_REGULAR;
-        int fd;
-
-        /* A hard link is a policy matter (would-deny in permissive mode,
-         * checked again at the commit); only enforcing needs the race
-         * free check. */
-        if (!req->permissive)
-            openflags |= VIR_OPENHOOK_OPEN_SINGLE_LINK;
-        fd = virOpenHookSafeOpenAt(req->ticket.dirfd, req->ticket.rel, oflags,
-                                   mode & 0600, openflags, st, reason);
-        if (fd < 0 && req->permissive && *reason == VIR_OPENHOOK_REASON_ESCAPE) {
-            /* What an unlisted path gets in permissive mode. */
-            if (req->policy == VIR_OPENHOOK_REASON_NONE)
-                req->policy = VIR_OPENHOOK_REASON_ESCAPE;
-            fd = virOpenHookSafeOpenAt(AT_FDCWD, req->norm, oflags, mode & 0600,
-                                       VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
-                                       VIR_OPENHOOK_OPEN_REGULAR,
-                                       st, reason);
-        }
-        return fd;
+         * and only a regular file with one link (created private if
+         * need be). */
+        return virOpenHookSafeOpenAt(dirfd, rel, oflags, mode & 0600,
+                                     VIR_OPENHOOK_OPEN_BENEATH |
+                                     VIR_OPENHOOK_OPEN_FOLLOW_SYMLINKS |
+                                     VIR_OPENHOOK_OPEN_REGULAR |
+                                     VIR_OPENHOOK_OPEN_SINGLE_LINK,
+                                     st, reason);
     }
 
-    /* Open the name libvirt resolved, never the guest's bytes; only a
-     * permissive grant of an unlisted path has no such name. */
-    req->openpath = req->ticket.entry ? req->ticket.canonical : req->norm;
-    return virOpenHookSafeOpen(req->openpath, oflags, mode, req->permissive,
-                               st, reason);
+    /* Open the name libvirt resolved, never the guest's bytes, and
+     * never through a symlink: root only ever opens what libvirt
+     * listed. */
+    return virOpenHookSafeOpen(path, oflags, mode, false, st, reason);
+}
+
+
+/* After root's open of a file beneath a directory: what an unlisted
+ * path gets in permissive mode, if it left the directory. */
+static int
+virOpenHookBrokerOpenDone(virOpenHookBrokerReq *req,
+                          int fd,
+                          virOpenHookReason *reason)
+{
+    if (fd < 0 && req->ticket.dir && req->permissive &&
+        (*reason == VIR_OPENHOOK_REASON_ESCAPE ||
+         *reason == VIR_OPENHOOK_REASON_HARD_LINK)) {
+        req->policy = *reason;
+        return virOpenHookBrokerAsUser(req, reason);
+    }
+    return fd;
+}
+
+
+/* Everything up to and including the open as root, in the caller's
+ * thread. Returns the fd with *@st set, or -errno with *@reason set (a
+ * policy denial, or the kernel's refusal with
+ * VIR_OPENHOOK_REASON_OPEN_FAILED). */
+static int
+virOpenHookBrokerOpenBegin(virOpenHookWhitelist *wl,
+                           virOpenHookBrokerReq *req,
+                           const char *path,
+                           size_t pathlen,
+                           int oflags,
+                           unsigned int mode,
+                           struct stat *st,
+                           virOpenHookReason *reason)
+{
+    int fd;
+
+    if ((fd = virOpenHookBrokerOpenDecide(wl, req, path, pathlen, oflags,
+                                          mode, reason)) < 0)
+        return fd;
+    fd = virOpenHookBrokerOpenFile(req->openpath,
+                                   req->ticket.dir ? req->ticket.dirfd : -1,
+                                   req->ticket.rel, oflags, mode, st, reason);
+    return virOpenHookBrokerOpenDone(req, fd, reason);
 }
 
 
@@ -200,7 +337,20 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
     virOpenHookEntryInfo info = { 0 };
     virOpenHookOpener *opener;
 
-    memset(expect, 0, sizeof(*expect));
+    memset(expect, 0, sizeof(expect[0]));
+    if (req->asUser) {
+        if (!(opener = virOpenHookWhitelistGetOpener(wl))) {
+            g_snprintf(req->detail, sizeof(req->detail),
+                       "permissive: no opener to open it as QEMU's user");
+            req->ev.detail = req->detail;
+            return NULL;
+        }
+        g_snprintf(req->detail, sizeof(req->detail), "as uid %u",
+                   (unsigned int)virOpenHookOpenerGetUid(opener));
+        req->ev.detail = req->detail;
+        return opener;
+    }
+
     /* Files beneath a listed directory are opened relative to the
      * directory fd root holds; the opener only knows names. */
     if (reason != VIR_OPENHOOK_REASON_OPEN_FAILED ||
@@ -257,8 +407,22 @@ virOpenHookBrokerOpenEnd(virOpenHookWhitelist *wl,
     if (fd < 0)
         goto error;
 
+    if (req->asUser &&
+        (!S_ISREG(st->st_mode) || virOpenHookBrokerIsPseudoFS(fd))) {
+        /* not a file QEMU may have outside the whitelist, in any mode */
+        g_snprintf(req->detail, sizeof(req->detail),
+                   "permissive: never outside the whitelist");
+        req->ev.detail = req->detail;
+        reason = req->policy;
+        ret = virOpenHookBrokerDenyErrno(reason);
+        goto error;
+    }
+
+    /* Only what the opener opened with QEMU's credentials may be
+     * granted against the policy; a file root opened must be the one
+     * libvirt listed, in every mode. */
     if (virOpenHookWhitelistCommit(wl, &req->ticket, req->oflags, st,
-                                   req->permissive, handle, &reason) < 0) {
+                                   req->asUser, handle, &reason) < 0) {
         ret = virOpenHookBrokerDenyErrno(reason);
         goto error;
     }
@@ -315,10 +479,148 @@ virOpenHookBrokerOpen(virOpenHookWhitelist *wl,
 
     /* Storage where root is not root: as the QEMU user, waiting */
     fd = virOpenHookOpenerOpen(opener, req.openpath, oflags, mode,
-                               req.permissive, &expect, &st, &reason);
+                               req.asUser, &expect, &st, &reason);
     if (fd < 0 && reason == VIR_OPENHOOK_REASON_NONE)
         fd = virOpenHookBrokerOpenerFailed(&req, fd, &reason);
     return virOpenHookBrokerOpenEnd(wl, &req, fd, &st, reason, true, handle);
+}
+
+
+/*
+ * An open as root on a file system that can hang (the ticket's
+ * mayHang), run in a thread of its own so that the guest's event
+ * thread, which also serves its monitor, never waits for NFS or FUSE.
+ * The connection waits for the result as it waits for the opener: it
+ * polls @rfd until the deadline, then answers the guest with
+ * -ETIMEDOUT and abandons the job. Everything the thread uses is its
+ * own (copies, a dup of the directory fd, a whitelist reference), so
+ * the connection, the request and the whole hook may be gone when the
+ * open returns; the last of the two references closes the fd nobody
+ * picked up. The worker signals by closing @wfd, its last fd, after
+ * everything else it held for the connection: once the connection
+ * sees the result, no fd of the job is left but @rfd, its own.
+ */
+typedef struct {
+    gint refs;              /* the worker's, and the connection's */
+    virOpenHookWhitelist *wl;
+    int rfd;                /* a pipe: the connection's end */
+    int wfd;                /* the worker's end, closed when it is done */
+    char *path;             /* a listed file's canonical name */
+    int dirfd;              /* or a listed directory (a dup of its fd) */
+    char *rel;              /* and the guest's rest beneath it */
+    int oflags;
+    unsigned int mode;
+
+    /* The result, written by the worker before it sets @done */
+    gint done;
+    int fd;
+    struct stat st;
+    virOpenHookReason reason;
+} virOpenHookBrokerJob;
+
+
+static void
+virOpenHookBrokerJobUnref(virOpenHookBrokerJob *job)
+{
+    if (!job || !g_atomic_int_dec_and_test(&job->refs))
+        return;
+    /* an fd that was never picked up (the connection gave up on it) */
+    virOpenHookCloseFD(&job->fd);
+    virOpenHookCloseFD(&job->rfd);
+    virOpenHookCloseFD(&job->wfd);
+    virOpenHookCloseFD(&job->dirfd);
+    virOpenHookWhitelistUnref(job->wl);
+    g_free(job->path);
+    g_free(job->rel);
+    g_free(job);
+}
+
+
+static void *
+virOpenHookBrokerJobRun(void *opaque)
+{
+    virOpenHookBrokerJob *job = opaque;
+    virOpenHookReason reason = VIR_OPENHOOK_REASON_NONE;
+    int fd;
+
+    fd = virOpenHookBrokerOpenFile(job->path, job->dirfd, job->rel,
+                                   job->oflags, job->mode, &job->st, &reason);
+    virOpenHookCloseFD(&job->dirfd);
+    job->reason = reason;
+    job->fd = fd;
+    g_atomic_int_set(&job->done, 1);
+    virOpenHookWhitelistWorkerRelease(job->wl);
+    /* the connection's end polls readable (hung up) from now on */
+    virOpenHookCloseFD(&job->wfd);
+    virOpenHookBrokerJobUnref(job);
+    return NULL;
+}
+
+
+/* Start @req's open in a worker. Returns the job (the caller's
+ * reference), or NULL with *@reason and @req's detail set: this guest
+ * has @max opens stuck already, or no thread could be created. */
+static virOpenHookBrokerJob *
+virOpenHookBrokerJobStart(virOpenHookWhitelist *wl,
+                          virOpenHookBrokerReq *req,
+                          unsigned int max,
+                          virOpenHookReason *reason)
+{
+    g_autoptr(GError) err = NULL;
+    virOpenHookBrokerJob *job;
+    GThread *thread;
+    int pipefd[2];
+
+    if (!virOpenHookWhitelistWorkerAcquire(wl, max)) {
+        g_snprintf(req->detail, sizeof(req->detail),
+                   "%u opens of this guest hang already", max);
+        req->ev.detail = req->detail;
+        *reason = VIR_OPENHOOK_REASON_TIMEOUT;
+        return NULL;
+    }
+
+    job = g_new0(virOpenHookBrokerJob, 1);
+    job->refs = 1;
+    job->wl = virOpenHookWhitelistRef(wl);
+    job->fd = -1;
+    job->rfd = -1;
+    job->wfd = -1;
+    job->dirfd = -1;
+    job->oflags = req->oflags;
+    job->mode = req->mode;
+    job->path = g_strdup(req->openpath);
+    job->rel = g_strdup(req->ticket.rel);
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+        g_snprintf(req->detail, sizeof(req->detail), "worker: %s",
+                   g_strerror(errno));
+        goto error;
+    }
+    job->rfd = pipefd[0];
+    job->wfd = pipefd[1];
+    if (req->ticket.dir &&
+        (job->dirfd = fcntl(req->ticket.dirfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        g_snprintf(req->detail, sizeof(req->detail), "worker: %s",
+                   g_strerror(errno));
+        goto error;
+    }
+
+    g_atomic_int_inc(&job->refs);
+    if (!(thread = g_thread_try_new("openhook-open", virOpenHookBrokerJobRun,
+                                    job, &err))) {
+        g_atomic_int_add(&job->refs, -1);
+        g_snprintf(req->detail, sizeof(req->detail), "worker: %s",
+                   err->message);
+        goto error;
+    }
+    g_thread_unref(thread);
+    return job;
+
+ error:
+    req->ev.detail = req->detail;
+    *reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+    virOpenHookWhitelistWorkerRelease(wl);
+    virOpenHookBrokerJobUnref(job);
+    return NULL;
 }
 
 
@@ -361,14 +663,17 @@ struct _virOpenHookBrokerConn {
     size_t backlogNext;     /* received datagrams not handled yet */
     size_t backlogEnd;
 
-    /* An OPEN the opener is doing for us. Nothing else is read until it
-     * answered, so that replies keep the order of the requests. */
+    /* An OPEN the opener or a worker is doing for us. Nothing else is
+     * read until it answered, so that replies keep the order of the
+     * requests. */
     bool waiting;
     virOpenHookBrokerReq req;
     uint32_t waitReplyId;   /* the guest's request id */
     virOpenHookOpener *waitOpener;
     uint64_t waitId;        /* the opener's request id */
+    virOpenHookBrokerJob *waitJob;  /* or the worker's job */
     gint64 waitDeadline;    /* monotonic, us */
+    unsigned int openTimeoutMs;
 };
 
 
@@ -387,6 +692,7 @@ virOpenHookBrokerConnNew(virOpenHookWhitelist *wl,
     conn->wl = virOpenHookWhitelistRef(wl);
     conn->sock = sock;
     conn->maxOutstanding = VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING;
+    conn->openTimeoutMs = VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS;
     g_queue_init(&conn->replies);
     conn->buf = g_new0(char, VIR_OPENHOOK_MAX_MSG * VIR_OPENHOOK_BROKER_RECV_MSGS);
     conn->iov = g_new0(struct iovec, VIR_OPENHOOK_BROKER_RECV_MSGS);
@@ -444,7 +750,20 @@ virOpenHookBrokerCloseMsgFDs(struct msghdr *msg,
 }
 
 
-/* Stop waiting for the opener; its late answer is discarded. */
+/* Let go of the worker's job: close our end of its pipe (the worker
+ * never touches it) and drop our reference. */
+static void
+virOpenHookBrokerConnClearJob(virOpenHookBrokerConn *conn)
+{
+    if (!conn->waitJob)
+        return;
+    virOpenHookCloseFD(&conn->waitJob->rfd);
+    g_clear_pointer(&conn->waitJob, virOpenHookBrokerJobUnref);
+}
+
+
+/* Stop waiting for the opener or the worker; its late answer is
+ * discarded. */
 static void
 virOpenHookBrokerConnAbandon(virOpenHookBrokerConn *conn)
 {
@@ -453,8 +772,11 @@ virOpenHookBrokerConnAbandon(virOpenHookBrokerConn *conn)
     if (!conn->waiting)
         return;
     conn->waiting = false;
+    conn->req.ev.detail = conn->waitJob ?
+        "worker: the connection closed first" :
+        "opener: the connection closed first";
     g_clear_pointer(&conn->waitOpener, virOpenHookOpenerUnref);
-    conn->req.ev.detail = "opener: the connection closed first";
+    virOpenHookBrokerConnClearJob(conn);
     virOpenHookBrokerOpenEnd(conn->wl, &conn->req, -ECONNABORTED, NULL,
                              VIR_OPENHOOK_REASON_OPEN_FAILED, true, &handle);
 }
@@ -521,6 +843,14 @@ virOpenHookBrokerConnSetMaxOutstanding(virOpenHookBrokerConn *conn,
 }
 
 
+void
+virOpenHookBrokerConnSetOpenTimeout(virOpenHookBrokerConn *conn,
+                                    unsigned int ms)
+{
+    conn->openTimeoutMs = ms ? ms : VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+
 int
 virOpenHookBrokerConnGetFD(virOpenHookBrokerConn *conn)
 {
@@ -537,6 +867,8 @@ virOpenHookBrokerConnGetOpenerWait(virOpenHookBrokerConn *conn,
         return -1;
     }
     *deadline = conn->waitDeadline;
+    if (conn->waitJob)
+        return conn->waitJob->rfd;
     return virOpenHookOpenerGetFD(conn->waitOpener);
 }
 
@@ -689,47 +1021,137 @@ virOpenHookBrokerConnReplyOpen(virOpenHookBrokerConn *conn,
 }
 
 
+/* Park the connection until the opener or the worker answers, or the
+ * deadline passes. */
+static void
+virOpenHookBrokerConnWait(virOpenHookBrokerConn *conn,
+                          uint32_t id)
+{
+    conn->waiting = true;
+    conn->waitReplyId = id;
+    conn->waitDeadline = g_get_monotonic_time() +
+        (gint64)conn->openTimeoutMs * 1000;
+}
+
+
+/* Go on with OPEN @id once root's open gave @fd (or -errno with
+ * @reason): answer it, or send it on to the opener and wait. Returns
+ * false if the connection was closed. */
 static bool
-virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
-                          const virOpenHookRequest *req)
+virOpenHookBrokerConnOpenRoot(virOpenHookBrokerConn *conn,
+                              uint32_t id,
+                              int fd,
+                              struct stat *st,
+                              virOpenHookReason reason)
 {
     g_autoptr(virOpenHookOpener) opener = NULL;
     virOpenHookOpenerExpect expect;
-    virOpenHookReason reason;
     uint64_t handle = 0;
-    struct stat st;
-    int fd;
     int rc;
 
-    fd = virOpenHookBrokerOpenBegin(conn->wl, &conn->req, req->path,
-                                    req->path_len, req->flags, req->mode,
-                                    &st, &reason);
     if (fd >= 0 ||
         !(opener = virOpenHookBrokerWantOpener(conn->wl, &conn->req, fd,
                                                reason, &expect))) {
-        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, &st, reason,
+        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, st, reason,
                                       false, &handle);
-        return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
+        return virOpenHookBrokerConnReplyOpen(conn, id, fd, handle);
     }
 
     /* Storage where root is not root: ask the opener and wait for its
      * answer on the event loop, reading nothing else meanwhile. */
     if ((rc = virOpenHookOpenerSendOpen(opener, conn->req.openpath,
-                                        req->flags, req->mode,
-                                        conn->req.permissive, &expect,
+                                        conn->req.oflags, conn->req.mode,
+                                        conn->req.asUser, &expect,
                                         &conn->waitId)) < 0) {
         fd = virOpenHookBrokerOpenerFailed(&conn->req, rc, &reason);
-        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, &st, reason,
+        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, fd, st, reason,
                                       true, &handle);
-        return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
+        return virOpenHookBrokerConnReplyOpen(conn, id, fd, handle);
     }
 
-    conn->waiting = true;
-    conn->waitReplyId = req->id;
     conn->waitOpener = g_steal_pointer(&opener);
-    conn->waitDeadline = g_get_monotonic_time() +
-        (gint64)VIR_OPENHOOK_OPENER_TIMEOUT_MS * 1000;
+    virOpenHookBrokerConnWait(conn, id);
     return true;
+}
+
+
+static bool
+virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
+                          const virOpenHookRequest *req)
+{
+    virOpenHookReason reason;
+    uint64_t handle = 0;
+    struct stat st;
+    int fd;
+
+    if ((fd = virOpenHookBrokerOpenDecide(conn->wl, &conn->req, req->path,
+                                          req->path_len, req->flags,
+                                          req->mode, &reason)) == 0 &&
+        conn->req.ticket.mayHang) {
+        /* NFS, FUSE and the like: in a worker, never on this thread */
+        if (!(conn->waitJob = virOpenHookBrokerJobStart(conn->wl, &conn->req,
+                                                        VIR_OPENHOOK_MAX_STUCK_OPENS,
+                                                        &reason))) {
+            fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req,
+                                          virOpenHookBrokerDenyErrno(reason),
+                                          NULL, reason, false, &handle);
+            return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
+        }
+        virOpenHookBrokerConnWait(conn, req->id);
+        return true;
+    }
+
+    if (fd == 0) {
+        fd = virOpenHookBrokerOpenFile(conn->req.openpath,
+                                       conn->req.ticket.dir ?
+                                       conn->req.ticket.dirfd : -1,
+                                       conn->req.ticket.rel, req->flags,
+                                       req->mode, &st, &reason);
+        fd = virOpenHookBrokerOpenDone(&conn->req, fd, &reason);
+    }
+    return virOpenHookBrokerConnOpenRoot(conn, req->id, fd, &st, reason);
+}
+
+
+/* Pick up the worker's result if it is there, or give up on it at the
+ * deadline. Returns false if the connection was closed. */
+static bool
+virOpenHookBrokerConnCheckJob(virOpenHookBrokerConn *conn)
+{
+    virOpenHookBrokerJob *job = conn->waitJob;
+    virOpenHookReason reason;
+    uint64_t handle = 0;
+    struct stat st;
+    int fd;
+
+    if (!g_atomic_int_get(&job->done)) {
+        if (g_get_monotonic_time() < conn->waitDeadline)
+            return true;
+        /* The worker stays in the kernel; it cleans up after itself
+         * whenever the open returns. */
+        g_snprintf(conn->req.detail, sizeof(conn->req.detail),
+                   "the open did not return within %u ms",
+                   conn->openTimeoutMs);
+        conn->req.ev.detail = conn->req.detail;
+        conn->waiting = false;
+        virOpenHookBrokerConnClearJob(conn);
+        fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req, -ETIMEDOUT, NULL,
+                                      VIR_OPENHOOK_REASON_TIMEOUT, false,
+                                      &handle);
+        return virOpenHookBrokerConnReplyOpen(conn, conn->waitReplyId, fd,
+                                              handle);
+    }
+
+    fd = job->fd;
+    job->fd = -1;
+    st = job->st;
+    reason = job->reason;
+    conn->waiting = false;
+    virOpenHookBrokerConnClearJob(conn);
+    fd = virOpenHookBrokerOpenDone(&conn->req, fd, &reason);
+    /* root-squashed NFS: on to the opener, which may park us again */
+    return virOpenHookBrokerConnOpenRoot(conn, conn->waitReplyId, fd, &st,
+                                         reason);
 }
 
 
@@ -744,11 +1166,17 @@ virOpenHookBrokerConnCheckOpener(virOpenHookBrokerConn *conn)
     int result = -EACCES;
     int rc;
 
+    if (conn->waitJob)
+        return virOpenHookBrokerConnCheckJob(conn);
+
     rc = virOpenHookOpenerRecvOpen(conn->waitOpener, conn->waitId,
                                    &result, &st, &reason);
     if (rc == 0) {
         if (g_get_monotonic_time() < conn->waitDeadline)
             return true;
+        /* stopped (QEMU's user can) or stuck: killed, the next need
+         * starts another */
+        virOpenHookOpenerKill(conn->waitOpener);
         rc = -ETIMEDOUT;
     }
     if (rc < 0)
@@ -902,6 +1330,8 @@ virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
         /* The guest hung up: nobody to answer any more */
         if (revents & (G_IO_HUP | G_IO_ERR)) {
             virOpenHookBrokerConnDrop(conn, VIR_OPENHOOK_REASON_PEER_CLOSED,
+                                      conn->waitJob ?
+                                      "hang-up while the worker opened" :
                                       "hang-up while the opener worked");
             return false;
         }

@@ -59,6 +59,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookBrokerConn, virOpenHookBrokerConnFree);
 void virOpenHookBrokerConnSetMaxOutstanding(virOpenHookBrokerConn *conn,
                                             unsigned int max);
 
+/* How long an OPEN may wait for a worker (a file on NFS, FUSE, ...) or
+ * for the opener before the guest is answered -ETIMEDOUT. */
+#define VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS 5000
+
+/* Opens of one guest that may be in progress (or stuck) in worker
+ * threads at once; beyond that, opens that may hang are denied at
+ * once. */
+#define VIR_OPENHOOK_MAX_STUCK_OPENS 4
+
+/* Default VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS (0 selects it). */
+void virOpenHookBrokerConnSetOpenTimeout(virOpenHookBrokerConn *conn,
+                                         unsigned int ms);
+
 int virOpenHookBrokerConnGetFD(virOpenHookBrokerConn *conn);
 
 /* The conditions to poll for next: G_IO_IN unless the reply queue is
@@ -68,10 +81,15 @@ GIOCondition virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn);
 /*
  * Process what the poller reported: read and answer the requests that
  * are ready (a bounded number per call, so one guest cannot starve an
- * event loop) and flush queued replies. Never blocks: an OPEN that
- * goes to the whitelist's opener is sent to it, and the connection
- * reads nothing more until the answer is picked up by a later call
- * (poll virOpenHookBrokerConnGetOpenerWait()'s fd and deadline too).
+ * event loop) and flush queued replies. Never blocks on the file
+ * system: an OPEN of a file on storage that can hang (NFS, FUSE, ...,
+ * see virOpenHookTicket.mayHang) is done by a worker thread, and one
+ * that goes to the whitelist's opener is sent to it; either way the
+ * connection reads nothing more until the answer is picked up by a
+ * later call (poll virOpenHookBrokerConnGetOpenerWait()'s fd and
+ * deadline too), or the deadline passed: then the guest gets
+ * -ETIMEDOUT, a deny event with VIR_OPENHOOK_REASON_TIMEOUT is
+ * emitted, and the worker is left to finish (and clean up) alone.
  *
  * Returns false once the connection is closed (by the peer, or
  * dropped after malformed input); the caller then frees it.
@@ -79,9 +97,9 @@ GIOCondition virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn);
 bool virOpenHookBrokerConnDispatch(virOpenHookBrokerConn *conn,
                                    GIOCondition revents);
 
-/* While an OPEN waits for the opener: the fd to poll for G_IO_IN and
- * the monotonic time (us) at which it is given up on (denied). Returns
- * -1 (and *@deadline -1) when nothing waits. */
+/* While an OPEN waits for the opener or a worker: the fd to poll for
+ * G_IO_IN and the monotonic time (us) at which it is given up on
+ * (denied). Returns -1 (and *@deadline -1) when nothing waits. */
 int virOpenHookBrokerConnGetOpenerWait(virOpenHookBrokerConn *conn,
                                        gint64 *deadline);
 

@@ -57,6 +57,7 @@ static const char *const virOpenHookReasonNames[] = {
     "bad-version",
     "fds-received",
     "peer-closed",
+    "timeout",
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(virOpenHookReasonNames) == VIR_OPENHOOK_REASON_LAST);
 

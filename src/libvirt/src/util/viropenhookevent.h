@@ -60,6 +60,7 @@ typedef enum {
     VIR_OPENHOOK_REASON_BAD_VERSION,   /* HELLO with an unknown version */
     VIR_OPENHOOK_REASON_FDS_RECEIVED,  /* the peer sent ancillary data */
     VIR_OPENHOOK_REASON_PEER_CLOSED,   /* EOF or socket error */
+    VIR_OPENHOOK_REASON_TIMEOUT,       /* the open did not return in time */
 
     VIR_OPENHOOK_REASON_LAST
 } virOpenHookReason;

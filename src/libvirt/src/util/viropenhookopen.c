@@ -62,7 +62,8 @@ virOpenHookFlagsValidate(int oflags,
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
     if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR)
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
-    if (acc == O_RDONLY && (oflags & O_TRUNC))
+    /* Creating or truncating is writing: never with read access only */
+    if (acc == O_RDONLY && (oflags & VIR_OPENHOOK_CREATE_FLAGS))
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
     if ((oflags & O_CREAT) && (mode & ~07777))
         return VIR_OPENHOOK_REASON_BAD_FLAGS;
@@ -289,8 +290,11 @@ virOpenHookResolveNew(const char *path,
     g_autofree char *dirpath = NULL;
     int fd;
 
+    /* @path is resolved as given (never normalised lexically first): its
+     * directory part is the kernel's, "..", symlinks and all. A trailing
+     * '/' names a directory, never a file the kernel would create. */
     if (g_str_equal(base, ".") || g_str_equal(base, "..") ||
-        g_str_equal(base, "/")) {
+        g_str_equal(base, "/") || g_str_has_suffix(path, "/")) {
         *errmsg = g_strdup_printf("'%s' does not name a file", path);
         return -EINVAL;
     }

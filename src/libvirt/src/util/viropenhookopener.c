@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 
 #include "viropenhookopener.h"
 #include "viropenhookopen.h"
@@ -50,8 +51,9 @@ typedef enum {
 
 #define VIR_OPENHOOK_OPENER_MAX_TEXT 4096
 
-/* Both ends are this file, in one binary and one fork: the structs
- * travel as they are. Each is one datagram of exactly its size. */
+/* Both ends are this file, built into libvirt and into the helper
+ * program of the same build: the structs travel as they are. Each is
+ * one datagram of exactly its size. */
 typedef struct {
     uint64_t id;
     uint32_t type;
@@ -91,6 +93,7 @@ struct _virOpenHookOpener {
 
     int async;              /* one broker connection at a time */
     uint64_t asyncId;
+    gint64 asyncSent;       /* monotonic us, when asyncId was sent */
 };
 
 
@@ -189,9 +192,48 @@ virOpenHookOpenerDropPrivileges(uid_t uid,
         return -EPERM;
     if (uid != 0 && setresuid(0, 0, 0) == 0)
         return -EPERM;
+    return 0;
+}
+
+
+/* The helper is the QEMU user and nothing more: not root (not even by
+ * group), one uid and one gid, no capability. Whatever started it got
+ * that wrong if not, and a helper that could open more than QEMU is
+ * worse than none. */
+static int
+virOpenHookOpenerChildCheck(void)
+{
+    struct __user_cap_header_struct hdr = {
+        .version = _LINUX_CAPABILITY_VERSION_3,
+        .pid = 0,
+    };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    uid_t ruid;
+    uid_t euid;
+    uid_t suid;
+    gid_t rgid;
+    gid_t egid;
+    gid_t sgid;
+    size_t i;
+
+    if (getresuid(&ruid, &euid, &suid) < 0 ||
+        getresgid(&rgid, &egid, &sgid) < 0)
+        return -errno;
+    if (ruid == 0 || euid == 0 || suid == 0 ||
+        rgid == 0 || egid == 0 || sgid == 0 ||
+        ruid != euid || ruid != suid || rgid != egid || rgid != sgid)
+        return -EPERM;
+
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return -errno;
+    for (i = 0; i < G_N_ELEMENTS(data); i++) {
+        if (data[i].effective || data[i].permitted || data[i].inheritable)
+            return -EPERM;
+    }
 
     /* The QEMU processes run as the same user: they must not ptrace
-     * this one or read its memory (a copy of the daemon's). */
+     * this one and drive its channels to the daemon. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
@@ -335,13 +377,24 @@ virOpenHookOpenerServe(int sock,
 }
 
 
+/* Tell the daemon why the helper cannot serve, and end. */
 static void G_GNUC_NORETURN
+virOpenHookOpenerChildFail(int ctrl,
+                           int rc)
+{
+    virOpenHookOpenerReply *rep = g_new0(virOpenHookOpenerReply, 1);
+
+    rep->type = VIR_OPENHOOK_OPENER_MSG_READY;
+    rep->status = rc;
+    if (virOpenHookProtoSend(ctrl, rep, sizeof(*rep), -1, false) < 0)
+        _exit(EXIT_FAILURE);
+    _exit(EXIT_FAILURE);
+}
+
+
+void
 virOpenHookOpenerChildMain(int ctrl,
-                           int async,
-                           uid_t uid,
-                           gid_t gid,
-                           const gid_t *groups,
-                           size_t ngroups)
+                           int async)
 {
     virOpenHookOpenerRequest *req = g_new0(virOpenHookOpenerRequest, 1);
     virOpenHookOpenerReply *rep = g_new0(virOpenHookOpenerReply, 1);
@@ -349,7 +402,7 @@ virOpenHookOpenerChildMain(int ctrl,
 
     virOpenHookOpenerChildSignals();
     if ((rc = virOpenHookOpenerChildFDs(&ctrl, &async)) == 0 &&
-        (rc = virOpenHookOpenerDropPrivileges(uid, gid, groups, ngroups)) == 0 &&
+        (rc = virOpenHookOpenerChildCheck()) == 0 &&
         chdir("/") < 0)
         rc = -errno;
 
@@ -457,6 +510,68 @@ virOpenHookOpenerWaitReply(virOpenHookOpener *op,
 }
 
 
+/* The child of virOpenHookOpenerNew(): drop to the user, then serve */
+static void G_GNUC_NORETURN
+virOpenHookOpenerForkMain(int ctrl,
+                          int async,
+                          uid_t uid,
+                          gid_t gid,
+                          const gid_t *groups,
+                          size_t ngroups)
+{
+    int rc;
+
+    if ((rc = virOpenHookOpenerDropPrivileges(uid, gid, groups, ngroups)) < 0)
+        virOpenHookOpenerChildFail(ctrl, rc);
+    virOpenHookOpenerChildMain(ctrl, async);
+}
+
+
+virOpenHookOpener *
+virOpenHookOpenerAdopt(pid_t pid,
+                       int ctrl,
+                       int async,
+                       uid_t uid,
+                       gid_t gid,
+                       char **errmsg)
+{
+    g_autoptr(virOpenHookOpener) op = g_new0(virOpenHookOpener, 1);
+    g_autofree virOpenHookOpenerReply *rep = g_new0(virOpenHookOpenerReply, 1);
+    int fd = -1;
+    int rc;
+
+    op->refs = 1;
+    op->pid = pid;
+    op->uid = uid;
+    op->gid = gid;
+    g_mutex_init(&op->lock);
+    op->ctrl = ctrl;
+    op->async = async;
+    if ((rc = fcntl(op->async, F_GETFL)) < 0 ||
+        fcntl(op->async, F_SETFL, rc | O_NONBLOCK) < 0) {
+        *errmsg = g_strdup_printf("cannot set up the opener's channel: %s",
+                                  g_strerror(errno));
+        return NULL;
+    }
+
+    /* The helper runs as QEMU's user from its first instruction: QEMU
+     * may stop it before it is ready, so this wait is bounded too. */
+    if ((rc = virOpenHookOpenerWaitReply(op, op->ctrl, 0, rep, &fd)) < 0 ||
+        rep->type != VIR_OPENHOOK_OPENER_MSG_READY || rep->status < 0) {
+        virOpenHookCloseFD(&fd);
+        if (rc == 0)
+            rc = rep->status < 0 ? rep->status : -EPROTO;
+        *errmsg = g_strdup_printf("the opener (pid %lld) for uid %u gid %u "
+                                  "did not start: %s",
+                                  (long long)pid, (unsigned int)uid,
+                                  (unsigned int)gid, g_strerror(-rc));
+        return NULL;
+    }
+
+    return g_steal_pointer(&op);
+}
+
+
 virOpenHookOpener *
 virOpenHookOpenerNew(uid_t uid,
                      gid_t gid,
@@ -464,16 +579,12 @@ virOpenHookOpenerNew(uid_t uid,
                      size_t ngroups,
                      char **errmsg)
 {
-    g_autoptr(virOpenHookOpener) op = NULL;
-    g_autofree virOpenHookOpenerReply *rep = NULL;
     int ctrl[2] = { -1, -1 };
     int async[2] = { -1, -1 };
     sigset_t all;
     sigset_t old;
     pid_t pid;
-    int fd = -1;
     int err;
-    int rc;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctrl) < 0 ||
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, async) < 0) {
@@ -485,13 +596,13 @@ virOpenHookOpenerNew(uid_t uid,
         return NULL;
     }
 
-    /* As virFork does: no signal handler of the daemon may run in the
+    /* As virFork does: no signal handler of the caller may run in the
      * child before it reset them. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0)
-        virOpenHookOpenerChildMain(ctrl[1], async[1], uid, gid, groups, ngroups);
+        virOpenHookOpenerForkMain(ctrl[1], async[1], uid, gid, groups, ngroups);
     err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
@@ -504,34 +615,7 @@ virOpenHookOpenerNew(uid_t uid,
         return NULL;
     }
 
-    op = g_new0(virOpenHookOpener, 1);
-    op->refs = 1;
-    op->pid = pid;
-    op->uid = uid;
-    op->gid = gid;
-    g_mutex_init(&op->lock);
-    op->ctrl = ctrl[0];
-    op->async = async[0];
-    if ((rc = fcntl(op->async, F_GETFL)) < 0 ||
-        fcntl(op->async, F_SETFL, rc | O_NONBLOCK) < 0) {
-        *errmsg = g_strdup_printf("cannot set up the opener's channel: %s",
-                                  g_strerror(errno));
-        return NULL;
-    }
-
-    rep = g_new0(virOpenHookOpenerReply, 1);
-    if ((rc = virOpenHookOpenerWaitReply(op, op->ctrl, 0, rep, &fd)) < 0 ||
-        rep->type != VIR_OPENHOOK_OPENER_MSG_READY || rep->status < 0) {
-        virOpenHookCloseFD(&fd);
-        if (rc == 0)
-            rc = rep->status < 0 ? rep->status : -EPROTO;
-        *errmsg = g_strdup_printf("the opener for uid %u gid %u did not start: %s",
-                                  (unsigned int)uid, (unsigned int)gid,
-                                  g_strerror(-rc));
-        return NULL;
-    }
-
-    return g_steal_pointer(&op);
+    return virOpenHookOpenerAdopt(pid, ctrl[0], async[0], uid, gid, errmsg);
 }
 
 
@@ -611,6 +695,16 @@ gid_t
 virOpenHookOpenerGetGid(virOpenHookOpener *op)
 {
     return op->gid;
+}
+
+
+void
+virOpenHookOpenerKill(virOpenHookOpener *op)
+{
+    /* Not reaped until the last unref: the pid cannot be reused */
+    g_atomic_int_set(&op->dead, 1);
+    if (op->pid > 0)
+        kill(op->pid, SIGKILL);
 }
 
 
@@ -698,8 +792,10 @@ virOpenHookOpenerCall(virOpenHookOpener *op,
         if (rc != -EAGAIN)
             g_atomic_int_set(&op->dead, 1);
         rc = rc == -EAGAIN ? -EBUSY : -EPIPE;
-    } else {
-        rc = virOpenHookOpenerWaitReply(op, op->ctrl, req->id, rep, fd);
+    } else if ((rc = virOpenHookOpenerWaitReply(op, op->ctrl, req->id,
+                                                rep, fd)) == -ETIMEDOUT) {
+        /* Stopped (QEMU's user can), or stuck: this one is done for */
+        virOpenHookOpenerKill(op);
     }
     g_mutex_unlock(&op->lock);
     return rc;
@@ -753,8 +849,14 @@ virOpenHookOpenerResolve(virOpenHookOpener *op,
     }
 
     if ((rc = virOpenHookOpenerCall(op, req, rep, &fd)) < 0) {
-        *errmsg = g_strdup_printf("the opener (pid %lld) did not answer: %s",
-                                  (long long)op->pid, g_strerror(-rc));
+        if (rc == -ETIMEDOUT)
+            *errmsg = g_strdup_printf("the opener (pid %lld) did not answer "
+                                      "within %d s and was killed (stopped "
+                                      "by QEMU's user?)", (long long)op->pid,
+                                      VIR_OPENHOOK_OPENER_TIMEOUT_MS / 1000);
+        else
+            *errmsg = g_strdup_printf("the opener (pid %lld) did not answer: %s",
+                                      (long long)op->pid, g_strerror(-rc));
         return rc;
     }
     virOpenHookCloseFD(&fd);
@@ -842,6 +944,7 @@ virOpenHookOpenerSendOpen(virOpenHookOpener *op,
         return -ENAMETOOLONG;
 
     req->id = ++op->asyncId;
+    op->asyncSent = g_get_monotonic_time();
     if ((rc = virOpenHookProtoSend(op->async, req, sizeof(*req), -1, true)) < 0) {
         if (rc == -EAGAIN)
             return -EBUSY;
@@ -866,8 +969,19 @@ virOpenHookOpenerRecvOpen(virOpenHookOpener *op,
         int fd = -1;
         int rc;
 
-        if ((rc = virOpenHookOpenerRecvReply(op, op->async, rep, &fd)) <= 0)
+        if ((rc = virOpenHookOpenerRecvReply(op, op->async, rep, &fd)) < 0)
             return rc;
+        if (rc == 0) {
+            /* The last request sent is the one waited for: the caller
+             * gives up on it at its deadline, the helper goes with it. */
+            if (id == op->asyncId &&
+                g_get_monotonic_time() - op->asyncSent >=
+                (gint64)VIR_OPENHOOK_OPENER_TIMEOUT_MS * 1000) {
+                virOpenHookOpenerKill(op);
+                return -ETIMEDOUT;
+            }
+            return 0;
+        }
         if (rep->id != id) {
             /* a request given up on */
             virOpenHookCloseFD(&fd);

@@ -30,14 +30,27 @@
  * Storage where root is not root (NFS with root_squash, a FUSE mount
  * without allow_other) refuses the broker's own open, and FUSE even
  * refuses root's stat, so neither setfsuid() nor a peek as root helps.
- * An opener is one helper process, forked once, whose real, effective
- * and saved ids and supplementary groups are all those of the QEMU
- * user. It does, as that user, the two things the broker does as root:
- * resolve a trusted path to its canonical name and identity, and open
- * a canonical path with the same openat2() rules and flag policy as
- * virOpenHookSafeOpen(). It answers on SOCK_SEQPACKET sockets, with
- * the stat of what it resolved or opened (root could not fstat the fd
- * it gets) and the fd itself with SCM_RIGHTS.
+ * An opener is one helper process that is the QEMU user: real,
+ * effective and saved ids, supplementary groups, no capabilities and,
+ * in the daemon, QEMU's own SELinux label or AppArmor profile. It does,
+ * as that user, the two things the broker does as root: resolve a
+ * trusted path to its canonical name and identity, and open a canonical
+ * path with the same openat2() rules and flag policy as
+ * virOpenHookSafeOpen(). It answers on SOCK_SEQPACKET sockets, with the
+ * stat of what it resolved or opened (root could not fstat the fd it
+ * gets) and the fd itself with SCM_RIGHTS.
+ *
+ * The daemon runs it as a program of its own, libvirt_openhook_opener
+ * (whose main() is virOpenHookOpenerChildMain()), exec'd with QEMU's
+ * credentials, so it holds none of the daemon's memory; it is started
+ * on first need and adopted with virOpenHookOpenerAdopt().
+ * virOpenHookOpenerNew() forks one without exec, for tests.
+ *
+ * QEMU runs as the same user, so it can stop or kill the helper: every
+ * wait for it is bounded by VIR_OPENHOOK_OPENER_TIMEOUT_MS, and a
+ * helper that missed it is killed and never asked again (see
+ * virOpenHookOpenerIsAlive()): the requests that waited on it are
+ * denied, and whoever needs one next starts a new helper.
  *
  * The helper has two channels: a synchronous one, shared under a lock
  * by whoever resolves paths (jobs adding entries), and an asynchronous
@@ -49,14 +62,47 @@
 
 typedef struct _virOpenHookOpener virOpenHookOpener;
 
-/* A reply that takes longer than this is given up on. */
-#define VIR_OPENHOOK_OPENER_TIMEOUT_MS 30000
+/* A reply (or the helper's start) that takes longer than this is
+ * given up on, and the helper killed. Short: whoever waits may hold a
+ * job of the domain, and a guest that stopped its opener must cost no
+ * more than the denial of what waited on it. */
+#define VIR_OPENHOOK_OPENER_TIMEOUT_MS 5000
+
+/* The helper program's name (libexecdir) */
+#define VIR_OPENHOOK_OPENER_PROGRAM "libvirt_openhook_opener"
 
 /*
- * Fork the helper. It drops to @uid, @gid and @groups for good (and
- * checks it did), becomes non-dumpable, closes every other fd and
- * reports that it is ready; until then this call waits (a few ms).
- * Returns NULL with *@errmsg set on failure.
+ * The helper program's main(): serve the daemon on @ctrl and @async
+ * (the synchronous and asynchronous channels) until it hangs up. It
+ * must already be the QEMU user: it refuses to run (reporting -EPERM
+ * on @ctrl) with uid or gid 0, with ids that differ between real,
+ * effective and saved, or with any capability. It keeps only stdio
+ * (on /dev/null) and the channels, makes itself non-dumpable and sets
+ * no_new_privs. Never returns.
+ */
+void virOpenHookOpenerChildMain(int ctrl,
+                                int async) G_GNUC_NORETURN;
+
+/*
+ * Adopt a helper that was started (exec'd) with its channels' other
+ * ends: @pid (reaped by the last unref), and @ctrl and @async, the
+ * daemon's ends, which the opener owns from now on, whatever happens.
+ * Waits (at most VIR_OPENHOOK_OPENER_TIMEOUT_MS) for the helper to say
+ * it is ready. Returns NULL with *@errmsg set on failure (the helper
+ * is then killed and reaped).
+ */
+virOpenHookOpener *virOpenHookOpenerAdopt(pid_t pid,
+                                          int ctrl,
+                                          int async,
+                                          uid_t uid,
+                                          gid_t gid,
+                                          char **errmsg);
+
+/*
+ * Fork the helper without exec (tests only: the child is a copy of the
+ * caller). It drops to @uid, @gid and @groups for good, then runs
+ * virOpenHookOpenerChildMain(). Returns NULL with *@errmsg set on
+ * failure.
  */
 virOpenHookOpener *virOpenHookOpenerNew(uid_t uid,
                                         gid_t gid,
@@ -74,14 +120,25 @@ pid_t virOpenHookOpenerGetPid(virOpenHookOpener *op);
 uid_t virOpenHookOpenerGetUid(virOpenHookOpener *op);
 gid_t virOpenHookOpenerGetGid(virOpenHookOpener *op);
 
-/* False once the helper is known to be gone (its channel hung up). */
+/* False once the helper is known to be gone (its channel hung up) or
+ * was killed for missing a deadline. */
 bool virOpenHookOpenerIsAlive(virOpenHookOpener *op);
+
+/* Kill the helper (SIGKILL) and mark it dead: every wait on it ends. */
+void virOpenHookOpenerKill(virOpenHookOpener *op);
+
+/* Starts a helper for a whitelist that needs one (see
+ * virOpenHookWhitelistSetOpenerStart()). Returns a new reference, or
+ * NULL with *@errmsg set. */
+typedef virOpenHookOpener *(*virOpenHookOpenerStartFunc)(void *opaque,
+                                                         char **errmsg);
 
 /*
  * Resolve @path as the helper's user, following symlinks, as
  * virOpenHookResolve() does as root. Waits for the reply (at most
- * VIR_OPENHOOK_OPENER_TIMEOUT_MS). Returns 0 or -errno with *@errmsg
- * set; -ENOENT for a missing file unless @create.
+ * VIR_OPENHOOK_OPENER_TIMEOUT_MS, then the helper is killed: -ETIMEDOUT).
+ * Returns 0 or -errno with *@errmsg set; -ENOENT for a missing file
+ * unless @create.
  */
 int virOpenHookOpenerResolve(virOpenHookOpener *op,
                              const char *path,
@@ -135,7 +192,9 @@ int virOpenHookOpenerSendOpen(virOpenHookOpener *op,
  * Pick up the reply to request @id without blocking. Replies to other
  * ids are discarded. Returns 1 with *@result (the fd or -errno), *@st
  * and *@reason set, 0 if the reply has not arrived yet, or -errno if
- * the helper is gone (-EPIPE).
+ * the helper is gone (-EPIPE) or let the request's deadline
+ * (VIR_OPENHOOK_OPENER_TIMEOUT_MS after it was sent) pass: then it is
+ * killed (-ETIMEDOUT).
  */
 int virOpenHookOpenerRecvOpen(virOpenHookOpener *op,
                               uint64_t id,

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/vfs.h>
 
 #include "viropenhookwhitelist.h"
 #include "viropenhookpath.h"
@@ -42,6 +43,7 @@ struct _virOpenHookEntry {
     char *canonical;
     char *origin;
     GPtrArray *aliases;       /* alias keys in wl->aliases */
+    GPtrArray *names;         /* trusted names in wl->names */
 
     virOpenHookAccess access;
     bool create;
@@ -53,6 +55,7 @@ struct _virOpenHookEntry {
     ino_t ino;
     unsigned int users;
     unsigned int nheld;
+    bool mayHang;             /* see virOpenHookWhitelistMayHang */
 };
 
 typedef struct {
@@ -73,12 +76,20 @@ struct _virOpenHookWhitelist {
     GHashTable *aliases;      /* alias path -> entry (borrowed) */
     GHashTable *dirs;         /* the same for directory entries */
     GHashTable *dirAliases;
+    GHashTable *names;        /* trusted path as given -> entry (borrowed) */
     GHashTable *handles;      /* &handle->id -> handle */
 
     virOpenHookEventFunc cb;
     void *cbOpaque;
 
     virOpenHookOpener *opener;
+    /* starts the opener on first need (see GetOpener); startLock
+     * serializes the starts, never taken under wl->lock */
+    GMutex startLock;
+    virOpenHookOpenerStartFunc openerStart;
+    void *openerStartOpaque;
+    GDestroyNotify openerStartFree;
+    unsigned int workers;     /* see virOpenHookWhitelistWorkerAcquire */
 };
 
 
@@ -108,6 +119,7 @@ virOpenHookEntryUnref(virOpenHookEntry *entry)
     g_free(entry->canonical);
     g_free(entry->origin);
     g_ptr_array_unref(entry->aliases);
+    g_ptr_array_unref(entry->names);
     g_free(entry);
 }
 
@@ -137,6 +149,7 @@ virOpenHookWhitelistNew(const char *guest)
 
     wl->refs = 1;
     g_mutex_init(&wl->lock);
+    g_mutex_init(&wl->startLock);
     wl->guest = g_strdup(guest);
     wl->mode = VIR_OPENHOOK_MODE_ENFORCE;
     wl->maxFds = VIR_OPENHOOK_DEFAULT_MAX_FDS;
@@ -147,6 +160,7 @@ virOpenHookWhitelistNew(const char *guest)
     wl->dirs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                      (GDestroyNotify) virOpenHookEntryUnref);
     wl->dirAliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    wl->names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     wl->handles = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                         virOpenHookHandleFree);
     return wl;
@@ -167,12 +181,16 @@ virOpenHookWhitelistUnref(virOpenHookWhitelist *wl)
     if (!wl || !g_atomic_int_dec_and_test(&wl->refs))
         return;
     g_hash_table_unref(wl->handles);
+    g_hash_table_unref(wl->names);
     g_hash_table_unref(wl->dirAliases);
     g_hash_table_unref(wl->dirs);
     g_hash_table_unref(wl->aliases);
     g_hash_table_unref(wl->entries);
     virOpenHookOpenerUnref(wl->opener);
+    if (wl->openerStartFree)
+        wl->openerStartFree(wl->openerStartOpaque);
     g_free(wl->guest);
+    g_mutex_clear(&wl->startLock);
     g_mutex_clear(&wl->lock);
     g_free(wl);
 }
@@ -258,15 +276,101 @@ virOpenHookWhitelistSetOpener(virOpenHookWhitelist *wl,
 }
 
 
-virOpenHookOpener *
-virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl)
+void
+virOpenHookWhitelistSetOpenerStart(virOpenHookWhitelist *wl,
+                                   virOpenHookOpenerStartFunc cb,
+                                   void *opaque,
+                                   GDestroyNotify freecb)
+{
+    void *oldOpaque;
+    GDestroyNotify oldFree;
+
+    /* not while a start uses the old one */
+    g_mutex_lock(&wl->startLock);
+    g_mutex_lock(&wl->lock);
+    oldOpaque = wl->openerStartOpaque;
+    oldFree = wl->openerStartFree;
+    wl->openerStart = cb;
+    wl->openerStartOpaque = opaque;
+    wl->openerStartFree = freecb;
+    g_mutex_unlock(&wl->lock);
+    g_mutex_unlock(&wl->startLock);
+    if (oldFree)
+        oldFree(oldOpaque);
+}
+
+
+/*
+ * The opener resolves as QEMU's user, following symbolic links that
+ * QEMU's user may have planted on storage it can write (its own FUSE
+ * mount, an NFS export), and QEMU's user can stop it, or ptrace it in
+ * the instant after exec before it makes itself non-dumpable: its
+ * answer is worth no more than QEMU's word. So the canonical name it
+ * gives must be one root cannot reach either: the broker opens entries
+ * as root first, and a name root can reach (a symlink out of the mount
+ * to /etc/shadow) would get QEMU root's open of that file. Returns 0,
+ * or -EPERM with *@msg set.
+ */
+static int
+virOpenHookWhitelistCheckOpenerName(const char *canonical,
+                                    char **msg)
+{
+    struct stat sb;
+
+    if (stat(canonical, &sb) < 0 && (errno == EACCES || errno == EPERM))
+        return 0;
+    *msg = g_strdup_printf("as QEMU's user it resolves to '%s', which root "
+                           "can reach: refused", canonical);
+    return -EPERM;
+}
+
+
+/* A reference to the opener if there is one that is alive, else NULL */
+static virOpenHookOpener *
+virOpenHookWhitelistGetLiveOpener(virOpenHookWhitelist *wl,
+                                  bool *canStart)
 {
     virOpenHookOpener *opener = NULL;
 
     g_mutex_lock(&wl->lock);
-    if (wl->opener)
+    if (wl->opener && virOpenHookOpenerIsAlive(wl->opener))
         opener = virOpenHookOpenerRef(wl->opener);
+    *canStart = !!wl->openerStart;
     g_mutex_unlock(&wl->lock);
+    return opener;
+}
+
+
+virOpenHookOpener *
+virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl)
+{
+    virOpenHookOpener *opener = NULL;
+    g_autofree char *errmsg = NULL;
+    bool canStart;
+
+    if ((opener = virOpenHookWhitelistGetLiveOpener(wl, &canStart)))
+        return opener;
+
+    if (!canStart) {
+        /* a helper set by hand stays, dead or alive */
+        g_mutex_lock(&wl->lock);
+        if (wl->opener)
+            opener = virOpenHookOpenerRef(wl->opener);
+        g_mutex_unlock(&wl->lock);
+        return opener;
+    }
+
+    /* None yet, or the last one died or was killed for missing a
+     * deadline: start one (once, whoever asks at the same time). The
+     * start waits for the helper, so it runs under startLock only. */
+    g_mutex_lock(&wl->startLock);
+    if (!(opener = virOpenHookWhitelistGetLiveOpener(wl, &canStart)) &&
+        canStart) {
+        if ((opener = wl->openerStart(wl->openerStartOpaque, &errmsg)))
+            virOpenHookWhitelistSetOpener(wl, opener);
+    }
+    g_mutex_unlock(&wl->startLock);
+    /* the start function logs why it failed: the caller denies */
     return opener;
 }
 
@@ -318,19 +422,75 @@ virOpenHookWhitelistFind(virOpenHookWhitelist *wl,
 }
 
 
-/* The same for the entry of a file or, failing that, of a directory
- * listed under exactly that name: what Remove() and friends act on. */
+/* The entry a trusted @path names, for Remove() and friends; called
+ * with wl->lock held. In this order: the file or directory entry whose
+ * canonical name @path is; the entry an Add() or AddDir() of exactly
+ * @path made (the kernel's resolution of @path then, which is the one
+ * to drop a reference of even if a symlink was retargeted or the file
+ * removed since); else, with @resolved (the kernel's resolution of
+ * @path now), the entry of that canonical name. Never by alias nor by
+ * any lexical normalisation of @path: "a/link/../b" is not "a/b". */
 static virOpenHookEntry *
-virOpenHookWhitelistFindExact(virOpenHookWhitelist *wl,
-                              const char *normpath)
+virOpenHookWhitelistFindTrusted(virOpenHookWhitelist *wl,
+                                const char *path,
+                                const char *resolved)
 {
     virOpenHookEntry *entry;
 
-    if ((entry = virOpenHookWhitelistFind(wl, normpath)))
+    if ((entry = g_hash_table_lookup(wl->entries, path)) ||
+        (entry = g_hash_table_lookup(wl->dirs, path)) ||
+        (entry = g_hash_table_lookup(wl->names, path)) ||
+        !resolved)
         return entry;
-    if ((entry = g_hash_table_lookup(wl->dirs, normpath)))
+    if ((entry = g_hash_table_lookup(wl->entries, resolved)))
         return entry;
-    return g_hash_table_lookup(wl->dirAliases, normpath);
+    return g_hash_table_lookup(wl->dirs, resolved);
+}
+
+
+/* The kernel's resolution of the trusted @path now, following symlinks
+ * as open() does: of the file or directory there, or, if there is none
+ * (a file removed or still to be created), of its directory plus its
+ * last component. NULL if neither resolves. */
+static char *
+virOpenHookWhitelistResolveName(const char *path)
+{
+    g_autofree char *msg = NULL;
+    char *canonical = NULL;
+    struct stat st;
+    bool bound;
+    int fd;
+
+    if ((fd = open(path, O_PATH | O_CLOEXEC)) >= 0) {
+        canonical = virOpenHookResolveFD(fd, &msg);
+        virOpenHookCloseFD(&fd);
+        return canonical;
+    }
+    if (errno != ENOENT ||
+        virOpenHookResolve(path, true, &canonical, &bound, &st, &msg) < 0)
+        return NULL;
+    return canonical;
+}
+
+
+/* Find the entry for the trusted @path (see FindTrusted), asking the
+ * kernel, outside the lock, only if no name matches. Returns with
+ * wl->lock held. */
+static virOpenHookEntry *
+virOpenHookWhitelistLockTrusted(virOpenHookWhitelist *wl,
+                                const char *path)
+{
+    g_autofree char *resolved = NULL;
+    virOpenHookEntry *entry;
+
+    g_mutex_lock(&wl->lock);
+    if ((entry = virOpenHookWhitelistFindTrusted(wl, path, NULL)))
+        return entry;
+    g_mutex_unlock(&wl->lock);
+
+    resolved = virOpenHookWhitelistResolveName(path);
+    g_mutex_lock(&wl->lock);
+    return virOpenHookWhitelistFindTrusted(wl, path, resolved);
 }
 
 
@@ -380,6 +540,18 @@ virOpenHookWhitelistFindDir(virOpenHookWhitelist *wl,
 }
 
 
+/* Map @alias, the lexical normalisation of a trusted path of @entry,
+ * to it: the broker normalises the guest's request the same way (it
+ * never resolves the guest's bytes), so QEMU's request for the spelling
+ * libvirt gave it finds the entry of the file the kernel resolved.
+ *
+ * After a ".." that follows a symlink, the alias is the name of another
+ * file ("a/link/../b" is listed as "<target of link>/../b", its alias
+ * is "a/b"). An alias never shadows a canonical name: Find() looks in
+ * wl->entries first, so if "a/b" is, or later becomes, a listed file
+ * of its own, requests for "a/b" get that file; the alias stays, and
+ * serves again once that entry is removed. Aliases still win over a
+ * directory above them, as any file listed by name does. */
 static void
 virOpenHookWhitelistAddAlias(virOpenHookWhitelist *wl,
                              virOpenHookEntry *entry,
@@ -406,6 +578,35 @@ virOpenHookWhitelistAddAlias(virOpenHookWhitelist *wl,
 }
 
 
+/* A trusted path from libvirt: record the name as given (see
+ * FindTrusted). The newest Add() of a name wins, as for aliases. */
+static void
+virOpenHookWhitelistAddName(virOpenHookWhitelist *wl,
+                            virOpenHookEntry *entry,
+                            const char *path)
+{
+    virOpenHookEntry *old = g_hash_table_lookup(wl->names, path);
+    size_t i;
+
+    if (old == entry)
+        return;
+    if (old) {
+        for (i = 0; i < old->names->len; i++) {
+            if (g_str_equal(g_ptr_array_index(old->names, i), path)) {
+                g_ptr_array_remove_index_fast(old->names, i);
+                break;
+            }
+        }
+    }
+    g_hash_table_insert(wl->names, g_strdup(path), entry);
+    g_ptr_array_add(entry->names, g_strdup(path));
+}
+
+
+/* Trusted paths are validated (absolute, no NUL byte, at most
+ * VIR_OPENHOOK_MAX_PATH long) but never rewritten: the kernel resolves
+ * them as given. Returns the lexical normalisation, only ever used as
+ * the alias the guest's request will be looked up by, or NULL. */
 static char *
 virOpenHookNormalizeString(const char *path,
                            char **errmsg)
@@ -419,6 +620,100 @@ virOpenHookNormalizeString(const char *path,
         return NULL;
     }
     return norm;
+}
+
+
+/* File systems on which open() waits for as long as a server or a
+ * user-space daemon takes to answer, for ever on a hard NFS mount, a
+ * dead FUSE daemon or a partitioned cluster, in a wait that SIGKILL
+ * does not always end. The broker never opens files on them on the
+ * guest's event thread (see virOpenHookBrokerConnDispatch). Local file
+ * systems are fast or fail; a network or user-space file system that
+ * is not listed here is treated as local: add its magic when one shows
+ * up (statfs(2), <linux/magic.h>). */
+static const unsigned long virOpenHookHangFSTypes[] = {
+    0x65735546,     /* FUSE_SUPER_MAGIC: sshfs, s3fs, glusterfs, ... */
+    0x6969,         /* NFS_SUPER_MAGIC: NFSv2, v3, v4 */
+    0xFF534D42,     /* CIFS_SUPER_MAGIC */
+    0xFE534D42,     /* SMB2_SUPER_MAGIC (the cifs client over SMB2/3) */
+    0x517B,         /* SMB_SUPER_MAGIC (smbfs) */
+    0x01021997,     /* V9FS_MAGIC: 9p */
+    0x00C36400,     /* CEPH_SUPER_MAGIC */
+    0x01161970,     /* GFS2_MAGIC (cluster locks) */
+    0x7461636F,     /* OCFS2_SUPER_MAGIC (cluster locks) */
+    0x0BD00BD0,     /* LUSTRE_SUPER_MAGIC */
+    0x47504653,     /* GPFS_SUPER_MAGIC */
+    0x19830326,     /* BeeGFS (fhgfs) */
+    0xAAD7AAEA,     /* PANFS_SUPER_MAGIC */
+    0x5346414F,     /* AFS_SUPER_MAGIC (OpenAFS) */
+    0x6B414653,     /* AFS_FS_MAGIC (kAFS) */
+    0x73757245,     /* CODA_SUPER_MAGIC */
+    0x564C,         /* NCP_SUPER_MAGIC */
+};
+
+
+/* Whether opening files of an entry may hang: the file system of @fd,
+ * or of @path (a file that does not exist yet counts as its directory).
+ * A file system that cannot be identified is assumed to hang. */
+static bool
+virOpenHookWhitelistMayHang(int fd,
+                            const char *path)
+{
+    struct statfs sfs;
+    size_t i;
+    int rc;
+
+    if (fd >= 0) {
+        rc = fstatfs(fd, &sfs);
+    } else if ((rc = statfs(path, &sfs)) < 0 && errno == ENOENT) {
+        g_autofree char *dir = g_path_get_dirname(path);
+
+        rc = statfs(dir, &sfs);
+    }
+    if (rc < 0)
+        return true;
+
+    for (i = 0; i < G_N_ELEMENTS(virOpenHookHangFSTypes); i++) {
+        if ((unsigned long)(unsigned int)sfs.f_type == virOpenHookHangFSTypes[i])
+            return true;
+    }
+    return false;
+}
+
+
+bool
+virOpenHookWhitelistWorkerAcquire(virOpenHookWhitelist *wl,
+                                  unsigned int max)
+{
+    bool ret;
+
+    g_mutex_lock(&wl->lock);
+    if ((ret = wl->workers < max))
+        wl->workers++;
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+void
+virOpenHookWhitelistWorkerRelease(virOpenHookWhitelist *wl)
+{
+    g_mutex_lock(&wl->lock);
+    if (wl->workers > 0)
+        wl->workers--;
+    g_mutex_unlock(&wl->lock);
+}
+
+
+unsigned int
+virOpenHookWhitelistGetWorkers(virOpenHookWhitelist *wl)
+{
+    unsigned int ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->workers;
+    g_mutex_unlock(&wl->lock);
+    return ret;
 }
 
 
@@ -437,6 +732,7 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
     virOpenHookEntry *entry;
     struct stat st;
     bool bound;
+    bool mayHang;
     int ret;
 
     if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST ||
@@ -449,7 +745,10 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
         ret = -EINVAL;
         goto cleanup;
     }
-    if ((ret = virOpenHookResolve(norm, create, &canonical, &bound, &st, &msg)) < 0) {
+    /* Resolve what libvirt probed, as the kernel (and QEMU without the
+     * hook) resolves it: never @norm, which names another file when a
+     * ".." follows a symlink. */
+    if ((ret = virOpenHookResolve(path, create, &canonical, &bound, &st, &msg)) < 0) {
         g_autoptr(virOpenHookOpener) opener = NULL;
 
         /* Storage where root is not root: resolve it as the QEMU user */
@@ -457,11 +756,14 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
             !(opener = virOpenHookWhitelistGetOpener(wl)))
             goto cleanup;
         g_clear_pointer(&msg, g_free);
-        if ((ret = virOpenHookOpenerResolve(opener, norm, create, &canonical,
+        if ((ret = virOpenHookOpenerResolve(opener, path, create, &canonical,
                                             &bound, &st, &msg)) < 0)
+            goto cleanup;
+        if ((ret = virOpenHookWhitelistCheckOpenerName(canonical, &msg)) < 0)
             goto cleanup;
     }
 
+    mayHang = virOpenHookWhitelistMayHang(-1, canonical);
     g_mutex_lock(&wl->lock);
     if (!(entry = g_hash_table_lookup(wl->entries, canonical))) {
         entry = g_new0(virOpenHookEntry, 1);
@@ -469,6 +771,7 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
         entry->canonical = g_steal_pointer(&canonical);
         entry->origin = g_strdup(origin);
         entry->aliases = g_ptr_array_new_with_free_func(g_free);
+        entry->names = g_ptr_array_new_with_free_func(g_free);
         entry->access = access;
         entry->dirfd = -1;
         entry->listed = true;
@@ -478,11 +781,14 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
     }
     entry->users++;
     entry->create |= create;
+    entry->mayHang = mayHang;
     if (bound) {
         entry->bound = true;
         entry->dev = st.st_dev;
         entry->ino = st.st_ino;
     }
+    if (!g_str_equal(path, entry->canonical))
+        virOpenHookWhitelistAddName(wl, entry, path);
     if (!g_str_equal(norm, entry->canonical))
         virOpenHookWhitelistAddAlias(wl, entry, norm);
     g_mutex_unlock(&wl->lock);
@@ -507,6 +813,7 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
     g_autofree char *canonical = NULL;
     virOpenHookEntry *entry;
     struct stat st;
+    bool mayHang;
     int fd = -1;
     int ret;
 
@@ -519,12 +826,13 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
         ret = -EINVAL;
         goto cleanup;
     }
-    /* Trusted: follow symlinks now, then hold on to the directory. */
-    if ((fd = open(norm, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+    /* Trusted: follow symlinks now, as the kernel does for the path as
+     * given (not @norm, see Add()), then hold on to the directory. */
+    if ((fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
         fstat(fd, &st) < 0) {
         ret = -errno;
         msg = g_strdup_printf("cannot open directory '%s': %s",
-                              norm, g_strerror(-ret));
+                              path, g_strerror(-ret));
         goto cleanup;
     }
     if (!(canonical = virOpenHookResolveFD(fd, &msg))) {
@@ -532,6 +840,7 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
         goto cleanup;
     }
 
+    mayHang = virOpenHookWhitelistMayHang(fd, NULL);
     g_mutex_lock(&wl->lock);
     if ((entry = g_hash_table_lookup(wl->dirs, canonical))) {
         /* The anchor never changes while a ticket may use it. */
@@ -550,6 +859,7 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
         entry->canonical = g_steal_pointer(&canonical);
         entry->origin = g_strdup(origin);
         entry->aliases = g_ptr_array_new_with_free_func(g_free);
+        entry->names = g_ptr_array_new_with_free_func(g_free);
         entry->access = access;
         entry->dir = true;
         entry->dirfd = fd;
@@ -561,6 +871,9 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
         g_hash_table_insert(wl->dirs, entry->canonical, entry);
     }
     entry->users++;
+    entry->mayHang = mayHang;
+    if (!g_str_equal(path, entry->canonical))
+        virOpenHookWhitelistAddName(wl, entry, path);
     if (!g_str_equal(norm, entry->canonical))
         virOpenHookWhitelistAddAlias(wl, entry, norm);
     g_mutex_unlock(&wl->lock);
@@ -587,8 +900,7 @@ virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
     if (!(norm = virOpenHookNormalizeString(path, &msg)))
         return -ENOENT;
 
-    g_mutex_lock(&wl->lock);
-    if (!(entry = virOpenHookWhitelistFindExact(wl, norm))) {
+    if (!(entry = virOpenHookWhitelistLockTrusted(wl, path))) {
         g_mutex_unlock(&wl->lock);
         return -ENOENT;
     }
@@ -601,6 +913,9 @@ virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
         for (i = 0; i < entry->aliases->len; i++)
             g_hash_table_remove(aliases, g_ptr_array_index(entry->aliases, i));
         g_ptr_array_set_size(entry->aliases, 0);
+        for (i = 0; i < entry->names->len; i++)
+            g_hash_table_remove(wl->names, g_ptr_array_index(entry->names, i));
+        g_ptr_array_set_size(entry->names, 0);
         virOpenHookEntryRef(entry);
         g_hash_table_remove(entries, entry->canonical);
         if (entry->nheld == 0)
@@ -631,8 +946,7 @@ virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
     if (!(norm = virOpenHookNormalizeString(path, &msg)))
         return -ENOENT;
 
-    g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFindExact(wl, norm)))
+    if ((entry = virOpenHookWhitelistLockTrusted(wl, path)))
         entry->access = access;
     g_mutex_unlock(&wl->lock);
     return entry ? 0 : -ENOENT;
@@ -654,6 +968,7 @@ virOpenHookEntryInfoFill(virOpenHookEntryInfo *info,
     info->ino = entry->ino;
     info->users = entry->users;
     info->nheld = entry->nheld;
+    info->mayHang = entry->mayHang;
 }
 
 
@@ -670,8 +985,7 @@ virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
     if (!(norm = virOpenHookNormalizeString(path, &msg)))
         return -ENOENT;
 
-    g_mutex_lock(&wl->lock);
-    if ((entry = virOpenHookWhitelistFindExact(wl, norm)))
+    if ((entry = virOpenHookWhitelistLockTrusted(wl, path)))
         virOpenHookEntryInfoFill(info, entry);
     g_mutex_unlock(&wl->lock);
     return entry ? 0 : -ENOENT;
@@ -771,6 +1085,7 @@ virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
         ticket->origin = entry->origin;
         ticket->access = entry->access;
         ticket->create = entry->create;
+        ticket->mayHang = entry->mayHang;
         if (entry->dir) {
             ticket->dir = true;
             ticket->dirfd = entry->dirfd;
@@ -890,6 +1205,12 @@ virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
     *handle = 0;
 
     g_mutex_lock(&wl->lock);
+    /* The fd limit holds in every mode */
+    if (wl->nheld >= wl->maxFds) {
+        *reason = VIR_OPENHOOK_REASON_FD_LIMIT;
+        g_mutex_unlock(&wl->lock);
+        return -1;
+    }
     *reason = virOpenHookWhitelistCheckGrant(wl, entry, oflags, st);
     if (*reason != VIR_OPENHOOK_REASON_NONE && !permissive) {
         g_mutex_unlock(&wl->lock);

@@ -56,6 +56,7 @@ typedef struct {
     ino_t ino;
     unsigned int users;    /* references from Add() */
     unsigned int nheld;    /* fds the guest holds */
+    bool mayHang;          /* on a file system whose open() can hang */
 } virOpenHookEntryInfo;
 
 void virOpenHookEntryInfoClear(virOpenHookEntryInfo *info);
@@ -84,7 +85,20 @@ void virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
  */
 void virOpenHookWhitelistSetOpener(virOpenHookWhitelist *wl,
                                    virOpenHookOpener *opener);
-/* A new reference to the opener, or NULL. */
+/*
+ * Start the opener on first need with @cb (called with @opaque, which
+ * @freecb frees with the whitelist): GetOpener() calls it when there is
+ * no opener yet, or the last one is dead (QEMU's user can kill it, and
+ * one that missed a deadline is killed). Never under the whitelist's
+ * lock; concurrent needs share one start.
+ */
+void virOpenHookWhitelistSetOpenerStart(virOpenHookWhitelist *wl,
+                                        virOpenHookOpenerStartFunc cb,
+                                        void *opaque,
+                                        GDestroyNotify freecb);
+/* A new reference to the opener, or NULL. With a start function (see
+ * above) a live one, started now if needed (waiting for it, at most
+ * VIR_OPENHOOK_OPENER_TIMEOUT_MS); without, whichever was set. */
 virOpenHookOpener *virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl);
 
 /*
@@ -136,8 +150,10 @@ int virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
                                char **errmsg);
 
 /*
- * Drop one reference to the entry for @path (canonical or alias; a
- * file's entry, or else a directory's listed under exactly that name).
+ * Drop one reference to the entry for the trusted @path: the entry of
+ * that canonical name, or the one an Add()/AddDir() of exactly @path
+ * made, or that of the kernel's resolution of @path now; never by the
+ * lexical alias (the same lookup for SetAccess() and GetInfo()).
  * When the last goes, the entry stops granting at once; it reports
  * VIR_OPENHOOK_EVENT_DRAINED when the guest holds no fd of it any
  * more (immediately if it holds none). Returns 0 or -ENOENT.
@@ -182,6 +198,8 @@ typedef struct {
     bool dir;                  /* found beneath a listed directory: */
     int dirfd;                 /* its O_PATH fd, valid while the ticket is */
     const char *rel;           /* the rest of the lookup's @normpath */
+    bool mayHang;              /* on NFS, FUSE, ...: never open it on
+                                * the event thread (entry's mayHang) */
 } virOpenHookTicket;
 
 bool virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
@@ -207,6 +225,19 @@ int virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
 
 /* Fast pre-check of the fd limit before opening anything. */
 bool virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl);
+
+/*
+ * The broker's worker threads for opens that may hang (see the
+ * ticket's mayHang): Acquire counts one more unless @max of this
+ * guest's are running already (false: do not start one); the worker
+ * calls Release once its open has returned, however late. A worker
+ * that is stuck in the kernel keeps counting, so a guest cannot make
+ * the daemon create threads without bound.
+ */
+bool virOpenHookWhitelistWorkerAcquire(virOpenHookWhitelist *wl,
+                                       unsigned int max);
+void virOpenHookWhitelistWorkerRelease(virOpenHookWhitelist *wl);
+unsigned int virOpenHookWhitelistGetWorkers(virOpenHookWhitelist *wl);
 
 /* A grant ended: a CLOSE from the guest (@reason NONE) or the fd never
  * reached it (@reason SEND_FAILED). Emits a CLOSE event, and DRAINED if

@@ -1,0 +1,145 @@
+#!/bin/bash
+# A whitelisted file whose open() never returns (a FUSE file system that
+# sleeps in open, as a hung NFS hard mount or FUSE daemon would): the
+# broker opens it in a worker thread, never on the domain's event
+# thread, and answers QEMU -ETIMEDOUT after open_hook_open_timeout.
+# While the open hangs, other guests and `virsh list` answer; after the
+# deadline the guest's own monitor answers; `virsh destroy` works and
+# leaves the guest shut off while the open still hangs; once the open
+# returns, the abandoned worker goes away with its fd.
+#
+# With the open on the event thread (the code before the worker), the
+# guest's domblkinfo and query-block failed after 30 s ("cannot acquire
+# state change lock") and `virsh destroy` failed after 42 s, leaving
+# the domain "running" without QEMU until the FUSE connection was
+# aborted.
+#
+# usage: tests/e2e/openhook-trust-hang.sh   (as root; scripts/build.sh first)
+
+. "$(dirname "$0")/lib.sh"
+
+DOM=openhook-hang
+DOM2=openhook-hang-other
+D=$E2E_DIR/$DOM
+MNT=$D/fuse
+TIMEOUT=3
+SLEEPFS=$E2E_LIB_DIR/../fuse/sleepfs.py
+fusepid=
+
+cleanup() {
+    touch "$D/release" 2>/dev/null || true
+    e2e_daemons_down
+    if mountpoint -q "$MNT" 2>/dev/null; then
+        umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+    fi
+    [ -z "$fusepid" ] || kill "$fusepid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# ms COMMAND...: run COMMAND; how long it took in ms in $t, its status
+# in $rc, its output in $out
+ms() {
+    local start end
+    start=$(date +%s%N)
+    rc=0
+    out=$("$@" 2>&1) || rc=$?
+    end=$(date +%s%N)
+    t=$(((end - start) / 1000000))
+}
+
+# the daemon's threads that are opening for a guest
+workers() { grep -l '^openhook-open$' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
+if ! [ -e /dev/fuse ] || ! /usr/bin/python3 -c 'import fusepy' 2>/dev/null; then
+    echo "# SKIP: no /dev/fuse or python3-fusepy"
+    e2e_summary
+    exit 0
+fi
+
+rm -rf "$D"
+mkdir -p "$MNT" "$E2E_LOGS"
+chmod 0755 "$D"
+e2e_mkchain "$D" qcow2 disk.qcow2
+e2e_mkchain "$D" qcow2 other.qcow2
+/usr/bin/python3 "$SLEEPFS" "$MNT" --allow-other \
+    --trigger "$D/hang-on" --release "$D/release" >"$E2E_LOGS/sleepfs.log" 2>&1 &
+fusepid=$!
+for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.1; done
+check "the sleeping FUSE file system is mounted" mountpoint -q "$MNT"
+rm -f "$E2E_LOGS"/virtqemud*.log
+
+E2E_QEMU_CONF="open_hook = \"enforce\"
+open_hook_open_timeout = $TIMEOUT"
+e2e_daemons_up
+vpid=$(cat /run/virtqemud.pid)
+
+e2e_domain_xml "$DOM" "$D/disk.qcow2" |
+    sed "s|</devices>|</devices>\n  <openhook mode='enforce'>\n    <file path='$MNT/hang.img'/>\n  </openhook>|" \
+    > "$D/$DOM.xml"
+e2e_domain_xml "$DOM2" "$D/other.qcow2" > "$D/$DOM2.xml"
+check "define $DOM" virsh define "$D/$DOM.xml"
+check "define $DOM2" virsh define "$D/$DOM2.xml"
+check "start $DOM (its whitelist has a file on the FUSE mount)" virsh start "$DOM"
+check "start $DOM2" virsh start "$DOM2"
+qpid=$(e2e_qemu_pid "$DOM")
+
+# From now on, an open of hang.img never returns
+touch "$D/hang-on"
+start=$(date +%s%N)
+virsh qemu-monitor-command "$DOM" \
+    "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"hang\",\"filename\":\"$MNT/hang.img\",\"read-only\":true}}" \
+    > "$D/blockdev-add.out" 2>&1 &
+addpid=$!
+sleep 0.5
+check "the open hangs in a worker thread of the daemon" test "$(workers "$vpid")" -ge 1
+
+ms virsh list
+check "while it hangs, virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+ms virsh domblkinfo "$DOM2" sda
+check "while it hangs, $DOM2's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+ms virsh qemu-monitor-command "$DOM2" '{"execute":"query-block"}'
+check "while it hangs, $DOM2's query-block answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+
+wait "$addpid" || true
+took=$((($(date +%s%N) - start) / 1000000))
+check "QEMU's open is answered at the deadline (${took} ms, deadline ${TIMEOUT} s)" \
+    test "$took" -lt $(((TIMEOUT + 2) * 1000))
+check "... with an error: blockdev-add fails with 'Connection timed out'" \
+    grep -q "Connection timed out" "$D/blockdev-add.out"
+check "... logged as a denial with reason=timeout" \
+    grep -q "decision=deny reason=timeout.*path=\"$MNT/hang.img\"" "$E2E_LOGS/virtqemud.log"
+
+ms virsh domblkinfo "$DOM" sda
+check "after the deadline, $DOM's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+ms virsh qemu-monitor-command "$DOM" '{"execute":"query-block"}'
+check "after the deadline, $DOM's query-block answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+check "$DOM is still running" test "$(virsh domstate "$DOM")" = running
+
+ms virsh destroy "$DOM"
+check "virsh destroy completes within 10 s (${t} ms)" test "$t" -lt 10000 -a "$rc" = 0
+check_eq "$DOM is shut off" "shut off" "$(virsh domstate "$DOM")"
+check "QEMU is gone" e2e_wait_gone "$qpid"
+check "... while the open still hangs" test "$(workers "$vpid")" -ge 1 -a ! -e "$D/release"
+
+# The open returns at last: the worker goes, and closes what it got
+touch "$D/release"
+for _ in $(seq 50); do [ "$(workers "$vpid")" = 0 ] && break; sleep 0.1; done
+check "once the open returns, the worker thread is gone" test "$(workers "$vpid")" = 0
+check "... and the daemon holds no fd of the FUSE file system" \
+    eval '! ls -l /proc/'"$vpid"'/fd | grep -qF "$MNT/"'
+check "the daemon still answers" virsh list --all
+check "$DOM2's domblkinfo still answers" virsh domblkinfo "$DOM2" sda
+rm -f "$D/hang-on"
+check "$DOM starts again" virsh start "$DOM"
+check "destroy $DOM" virsh destroy "$DOM"
+check "destroy $DOM2" virsh destroy "$DOM2"
+check "undefine" virsh undefine "$DOM"
+check "undefine $DOM2" virsh undefine "$DOM2"
+
+e2e_daemons_down
+umount "$MNT" 2>/dev/null || umount -l "$MNT" || true
+wait "$fusepid" 2>/dev/null || true
+fusepid=
+trap - EXIT
+rm -rf "$D"
+e2e_summary
