@@ -218,6 +218,7 @@ usr/sbin/virtqemud
 usr/share/augeas/lenses/tests/test_virtqemud.aug
 usr/share/augeas/lenses/virtqemud.aug
 usr/share/man/man8/virtqemud.8
+usr/lib/libvirt/libvirt_openhook_opener
 EOF2
     # After Debian's own dh_installsystemd calls: the admin's choice
     # survives upgrades, an enabled virtqemud is restarted like libvirtd,

@@ -156,7 +156,7 @@ struct _qemuOpenHook {
     bool restoring; /* see qemuOpenHookRestore */
 
     /* Who creates and owns the socket file: QEMU's user, in a directory
-     * QEMU can write (see qemuOpenHookListen).  Known once the channel
+     * QEMU can write to; see qemuOpenHookListen.  Known once the channel
      * was opened or the socket prepared after a daemon restart. */
     bool sockIds;
     uid_t sockUid;
@@ -1552,19 +1552,18 @@ qemuOpenHookReadFdDir(const char *dir,
                       GHashTable *ids,
                       size_t *budget)
 {
-    DIR *d;
+    g_autoptr(DIR) d = NULL;
     struct dirent *ent;
     int ret = 0;
+    int rd;
 
-    if (!(d = opendir(dir)))
+    if (virDirOpenQuiet(&d, dir) < 0)
         return errno == ESRCH ? -ENOENT : -errno;
 
-    while ((errno = 0, ent = readdir(d))) {
+    while ((rd = virDirRead(d, &ent, NULL)) > 0) {
         qemuOpenHookFileId id;
         int rc;
 
-        if (ent->d_name[0] == '.')
-            continue;
         if (*budget == 0) {
             ret = -E2BIG;
             break;
@@ -1572,7 +1571,7 @@ qemuOpenHookReadFdDir(const char *dir,
         (*budget)--;
 
         if ((rc = qemuOpenHookStatId(dirfd(d), ent->d_name, &id)) < 0) {
-            /* closed (or unmapped) since readdir() */
+            /* closed (or unmapped) since it was listed */
             if (rc == -ENOENT || rc == -ESRCH)
                 continue;
             ret = rc;
@@ -1580,10 +1579,9 @@ qemuOpenHookReadFdDir(const char *dir,
         }
         qemuOpenHookFileIdCount(ids, &id, true);
     }
-    if (ret == 0 && errno != 0)
+    if (ret == 0 && rd < 0)
         ret = -errno;
 
-    closedir(d);
     return ret;
 }
 
@@ -2511,12 +2509,12 @@ qemuOpenHookSetSocketIds(qemuOpenHook *hook,
     if (seclabel && seclabel->label) {
         label = seclabel->label;
     } else if (secMgr) {
-        g_autofree virSecurityManager **mgrs = virSecurityManagerGetNested(secMgr);
+        g_autofree virSecurityManager **mgrs = qemuSecurityGetNested(secMgr);
         size_t i;
 
         for (i = 0; mgrs && mgrs[i]; i++) {
-            if (STREQ(virSecurityManagerGetModel(mgrs[i]), "dac"))
-                label = virSecurityManagerGetBaseLabel(mgrs[i], def->virtType);
+            if (STREQ(qemuSecurityGetModel(mgrs[i]), "dac"))
+                label = qemuSecurityGetBaseLabel(mgrs[i], def->virtType);
         }
     }
 
@@ -2876,12 +2874,12 @@ qemuOpenHookLabelSocket(qemuOpenHook *hook,
     }
 
     procpath = g_strdup_printf("/proc/self/fd/%d", fd);
-    if (!(mgrs = virSecurityManagerGetNested(secMgr)))
+    if (!(mgrs = qemuSecurityGetNested(secMgr)))
         return -1;
     for (i = 0; mgrs[i]; i++) {
-        if (STRNEQ(virSecurityManagerGetModel(mgrs[i]), "selinux"))
+        if (STRNEQ(qemuSecurityGetModel(mgrs[i]), "selinux"))
             continue;
-        if (virSecurityManagerDomainSetPathLabel(mgrs[i], def, procpath,
+        if (qemuSecurityDomainSetPathLabelNested(mgrs[i], def, procpath,
                                                  false) < 0)
             return -1;
     }

@@ -142,7 +142,7 @@ virOpenHookBrokerIsHostPath(const char *path)
     for (i = 0; i < G_N_ELEMENTS(prefixes); i++) {
         size_t len = strlen(prefixes[i]);
 
-        if (strncmp(path, prefixes[i], len) == 0 &&
+        if (g_str_has_prefix(path, prefixes[i]) &&
             (path[len] == '\0' || path[len] == '/'))
             return true;
     }

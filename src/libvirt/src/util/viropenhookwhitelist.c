@@ -302,8 +302,8 @@ virOpenHookWhitelistSetOpenerStart(virOpenHookWhitelist *wl,
 
 /*
  * The opener resolves as QEMU's user, following symbolic links that
- * QEMU's user may have planted on storage it can write (its own FUSE
- * mount, an NFS export), and QEMU's user can stop it, or ptrace it in
+ * QEMU's user may have planted on storage it can write to: its own FUSE
+ * mount, an NFS export; and QEMU's user can stop it, or ptrace it in
  * the instant after exec before it makes itself non-dumpable: its
  * answer is worth no more than QEMU's word. So the canonical name it
  * gives must be one root cannot reach either: the broker opens entries
