@@ -47,4 +47,10 @@ fi
 if ! getent passwd libvirt-qemu >/dev/null; then
     useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 fi
+# /dev/fuse is 0666 where udev runs (Debian's fuse3 rule); a machine
+# without udev leaves it 0600, and FUSE as QEMU's user (root-squashed
+# storage tests) needs it.
+if [ -c /dev/fuse ]; then
+    chmod 0666 /dev/fuse
+fi
 say "dependencies installed"

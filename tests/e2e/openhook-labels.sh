@@ -57,7 +57,7 @@ check "start" virsh start "$DOM"
 leave d2.qcow2 sdb
 check_eq "d2.qcow2: still the QEMU user's while QEMU holds it" libvirt-qemu "$(owner d2.qcow2)"
 check "d2.qcow2: the deferral is logged" \
-    grep -q "QEMU still holds 1 fds of '$D/d2.qcow2', its label is restored once they are closed" \
+    grep -q "the label of '$D/d2.qcow2' waits until QEMU no longer holds it (it reports 1 fds)" \
     "$E2E_LOGS/virtqemud-debug.log"
 check "d2.qcow2: QEMU closes it" grep -q '"return":{}' <(qmp '{"execute":"blockdev-del","arguments":{"node-name":"hold-sdb"}}')
 check "d2.qcow2: owner restored once QEMU closed it" wait_owner d2.qcow2 root

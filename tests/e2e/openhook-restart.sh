@@ -59,7 +59,7 @@ start_guest() {
     check "$1: define" virsh define "$D/$DOM.xml"
     check "$1: start" virsh start "$DOM"
     pid=$(e2e_qemu_pid "$DOM")
-    sock=$(sed -n "s|.*<openHook mode='enforce' path='\([^']*\)'/>.*|\1|p" "/run/libvirt/qemu/$DOM.xml")
+    sock=$(sed -n "s|.*<openHook mode='enforce' path='\([^']*\)'.*|\1|p" "/run/libvirt/qemu/$DOM.xml")
     check "$1: the status XML records the hook's socket" test -n "$sock"
     check "$1: QEMU may connect to the socket (owned by its user)" \
         test "$(stat -c %U "$sock")" = libvirt-qemu

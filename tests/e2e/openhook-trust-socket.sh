@@ -68,7 +68,7 @@ e2e_domain_xml "$DOM" "$D/top.qcow2" > "$D/$DOM.xml"
 check "define" virsh define "$D/$DOM.xml"
 check "start" virsh start "$DOM"
 pid=$(e2e_qemu_pid "$DOM")
-sock=$(sed -n "s|.*<openHook mode='enforce' path='\([^']*\)'/>.*|\1|p" "/run/libvirt/qemu/$DOM.xml")
+sock=$(sed -n "s|.*<openHook mode='enforce' path='\([^']*\)'.*|\1|p" "/run/libvirt/qemu/$DOM.xml")
 check "the status XML records the hook's socket" test -n "$sock"
 check "the socket belongs to QEMU's user" test "$(stat -c %U "$sock")" = libvirt-qemu
 check "QEMU opens a listed file through the hook" opens base.qcow2
