@@ -229,6 +229,15 @@ EOF2
         "$d/rules"
     [ "$(grep -cP '^\tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable ' "$d/rules")" = 2 ] ||
         die "debian/rules: cannot add virtqemud's units to override_dh_installsystemd"
+    # The open hook's opener runs as QEMU's user: if that user could read
+    # the binary, the kernel would let QEMU ptrace it from exec on (the
+    # helper refuses to run then).  dh_fixperms makes executables 0755.
+    grep -q '^override_dh_fixperms' "$d/rules" &&
+        die "debian/rules: has an override_dh_fixperms already"
+    printf '\noverride_dh_fixperms:\n\tdh_fixperms\n\t%s\n' \
+        'if [ -e $(OPENER) ]; then chmod 0711 $(OPENER); fi' >> "$d/rules"
+    printf 'OPENER = %s\n' \
+        debian/libvirt-daemon-driver-qemu/usr/lib/libvirt/libvirt_openhook_opener >> "$d/rules"
 
     sed -i '/^ This package contains the libvirtd connection driver for QEMU\.$/a\
  It also contains virtqemud, the modular daemon for QEMU, whose units are\

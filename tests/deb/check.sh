@@ -171,8 +171,8 @@ check_contents() {
         ./lib/systemd/system/virtqemud-ro.socket ./lib/systemd/system/virtqemud-admin.socket \
         ./usr/share/augeas/lenses/virtqemud.aug ./usr/share/augeas/lenses/tests/test_virtqemud.aug \
         ./usr/share/man/man8/virtqemud.8.gz
-    check "libvirt-daemon-driver-qemu ships the open hook's opener helper, executable" \
-        bash -c "dpkg-deb -c '$(deb libvirt-daemon-driver-qemu)' | grep -qE '^-rwxr-xr-x .* ./usr/lib/libvirt/libvirt_openhook_opener$'"
+    check "libvirt-daemon-driver-qemu ships the open hook's opener helper, mode 0711 (not readable, so not traceable, by QEMU's user)" \
+        bash -c "dpkg-deb -c '$(deb libvirt-daemon-driver-qemu)' | grep -qE '^-rwx--x--x .* ./usr/lib/libvirt/libvirt_openhook_opener$'"
     check "libvirt-daemon-driver-qemu: /etc/libvirt/virtqemud.conf is a conffile" \
         bash -c "dpkg-deb --info '$(deb libvirt-daemon-driver-qemu)' conffiles | grep -qx /etc/libvirt/virtqemud.conf"
     check "virtqemud is the QEMU daemon: it loads the qemu driver module (qemuRegister) and reads virtqemud.conf" \

@@ -151,7 +151,8 @@ ohtSetUp(void)
 
         g_assert_true(g_spawn_command_line_sync(cp, NULL, NULL, &status, NULL));
         g_assert_cmpint(status, ==, 0);
-        g_assert_cmpint(chmod(fx.helper, 0755), ==, 0);
+        /* as installed: not readable by the user, so not traceable */
+        g_assert_cmpint(chmod(fx.helper, 0711), ==, 0);
     }
 
     cmd = g_strdup_printf("bindfs --no-allow-other %s %s", fx.src, fx.mnt);
@@ -820,6 +821,39 @@ ohtSpawn(bool asRoot,
 }
 
 
+/*
+ * A helper QEMU's user can read is dumpable from exec on: a QEMU could
+ * attach to it before it makes itself non-dumpable, and have a process
+ * of its uid outside its sandbox.  It refuses to serve.  One installed
+ * mode 0711 cannot even be looked at by the user.
+ */
+static void
+testExecTraceable(void)
+{
+    g_autofree char *errmsg = NULL;
+    virOpenHookOpener *op;
+    g_autofree char *cmd = NULL;
+
+    if (ohtSkipped())
+        return;
+
+    g_assert_cmpint(chmod(fx.helper, 0755), ==, 0);
+    op = ohtSpawn(false, &errmsg);
+    g_assert_cmpint(chmod(fx.helper, 0711), ==, 0);
+    g_assert_null(op);
+    g_assert_nonnull(errmsg);
+    g_assert_nonnull(strstr(errmsg, "mode 0711"));
+
+    g_clear_pointer(&errmsg, g_free);
+    if (!(op = ohtSpawn(false, &errmsg)))
+        g_error("%s", errmsg);
+    cmd = g_strdup_printf("cat /proc/%lld/environ",
+                          (long long)virOpenHookOpenerGetPid(op));
+    g_assert_false(ohtRunAs(cmd));
+    virOpenHookOpenerUnref(op);
+}
+
+
 static virOpenHookOpener *
 ohtSpawnUser(void)
 {
@@ -1180,6 +1214,7 @@ main(int argc,
     g_test_add_func("/opener/hangup-while-waiting", testHangupWhileWaiting);
     g_test_add_func("/opener/stuck-daemon", testStuckDaemon);
     g_test_add_func("/opener/exec/refuses-root", testExecRefusesRoot);
+    g_test_add_func("/opener/exec/traceable", testExecTraceable);
     g_test_add_func("/opener/exec/process", testExecProcess);
     g_test_add_func("/opener/exec/lazy-start", testLazyStart);
     g_test_add_func("/opener/exec/stopped", testStoppedHelper);

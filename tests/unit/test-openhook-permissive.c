@@ -285,6 +285,34 @@ testFdLimit(Fixture *f,
 }
 
 
+/* QEMU confined by Landlock: the opener is not, so it opens nothing
+ * against the policy (a readable file outside QEMU's ruleset, another
+ * guest's image owned by the same user) */
+static void
+testConfined(Fixture *f,
+             gconstpointer data G_GNUC_UNUSED)
+{
+    uint64_t handle;
+    int fd;
+
+    if (skipped(f))
+        return;
+
+    virOpenHookWhitelistSetConfined(f->wl, true);
+    g_assert_cmpint(brokerOpen(f, f->readable, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_true(ohtEventsContain(f->ev, "QEMU is confined"));
+
+    /* what the whitelist lists is served as ever */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->readable,
+                                            VIR_OPENHOOK_ACCESS_RO, 0,
+                                            NULL, NULL), ==, 0);
+    fd = brokerOpen(f, f->readable, O_RDONLY, &handle);
+    closeGrant(f, fd, handle);
+    g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
+                                    VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 0);
+}
+
+
 /* Without an opener nothing is opened against the policy */
 static void
 testNoOpener(Fixture *f,
@@ -312,6 +340,7 @@ main(int argc,
     ADD("root-only", "opener", testRootOnly);
     ADD("host-files", "opener", testHostFiles);
     ADD("fd-limit", "opener", testFdLimit);
+    ADD("confined", "opener", testConfined);
     ADD("no-opener", NULL, testNoOpener);
     return g_test_run();
 }

@@ -597,6 +597,10 @@ qemuOpenHookFree(qemuOpenHook *hook)
     hook->drained = NULL;
     /* stop serving first: nothing of the hook runs after this */
     g_clear_pointer(&hook->thread, g_object_unref);
+    /* the whitelist may outlive the hook (a worker stuck in an open
+     * holds a reference): it must not call back into a freed hook */
+    if (hook->wl)
+        virOpenHookWhitelistSetEventCallback(hook->wl, NULL, NULL);
 
     if (hook->listenSource) {
         g_source_destroy(hook->listenSource);
@@ -1024,6 +1028,11 @@ qemuOpenHookPrepareOpener(qemuOpenHook *hook,
                           gid_t gid)
 {
     qemuOpenHookOpenerSpec *spec;
+    qemuDomainObjPrivate *priv = vm->privateData;
+    g_autoptr(virQEMUDriverConfig) cfg = virQEMUDriverGetConfig(priv->driver);
+
+    /* with the setting the QEMU process is started (or was) under */
+    virOpenHookWhitelistSetConfined(hook->wl, cfg->openHookConfine);
 
     if (geteuid() != 0 || uid == 0)
         return 0;
@@ -2465,7 +2474,9 @@ qemuOpenHookBecomeUser(qemuOpenHook *hook)
         return 0;
 
     if (qemuOpenHookSetFsIds(hook->sockUid, hook->sockGid) < 0) {
-        qemuOpenHookSetFsIds(geteuid(), getegid());
+        /* as in qemuOpenHookBecomeDaemon: never go on half switched */
+        if (qemuOpenHookSetFsIds(geteuid(), getegid()) < 0)
+            abort();
         virReportError(VIR_ERR_OPERATION_FAILED,
                        _("cannot switch to %u:%u for the open hook socket of domain '%s'"),
                        (unsigned int)hook->sockUid,

@@ -339,6 +339,13 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
 
     memset(expect, 0, sizeof(expect[0]));
     if (req->asUser) {
+        if (virOpenHookWhitelistGetConfined(wl)) {
+            /* the opener is not confined as QEMU is */
+            g_snprintf(req->detail, sizeof(req->detail),
+                       "permissive: QEMU is confined");
+            req->ev.detail = req->detail;
+            return NULL;
+        }
         if (!(opener = virOpenHookWhitelistGetOpener(wl))) {
             g_snprintf(req->detail, sizeof(req->detail),
                        "permissive: no opener to open it as QEMU's user");
@@ -401,6 +408,7 @@ virOpenHookBrokerOpenEnd(virOpenHookWhitelist *wl,
                          bool asUser,
                          uint64_t *handle)
 {
+    virOpenHookTicket unlisted = { 0 };
     int ret = fd;
 
     *handle = 0;
@@ -420,9 +428,12 @@ virOpenHookBrokerOpenEnd(virOpenHookWhitelist *wl,
 
     /* Only what the opener opened with QEMU's credentials may be
      * granted against the policy; a file root opened must be the one
-     * libvirt listed, in every mode. */
-    if (virOpenHookWhitelistCommit(wl, &req->ticket, req->oflags, st,
-                                   req->asUser, handle, &reason) < 0) {
+     * libvirt listed, in every mode.  Such a grant is no entry's: it
+     * neither binds an entry to what the opener found nor counts as
+     * held by it (only against the fd limit). */
+    if (virOpenHookWhitelistCommit(wl, req->asUser ? &unlisted : &req->ticket,
+                                   req->oflags, st, req->asUser, handle,
+                                   &reason) < 0) {
         ret = virOpenHookBrokerDenyErrno(reason);
         goto error;
     }

@@ -233,7 +233,14 @@ virOpenHookOpenerChildCheck(void)
     }
 
     /* The QEMU processes run as the same user: they must not ptrace
-     * this one and drive its channels to the daemon. */
+     * this one, drive its channels to the daemon and use it outside
+     * their sandbox.  Setting it now is too late for an exec'd helper
+     * the kernel made dumpable at exec (a tracer may be attached
+     * already): it must be installed so that QEMU's user cannot read it
+     * (mode 0711), which makes it non-dumpable from its first
+     * instruction.  A forked one that dropped to the user is too. */
+    if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+        return -EPERM;
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
@@ -562,9 +569,13 @@ virOpenHookOpenerAdopt(pid_t pid,
         if (rc == 0)
             rc = rep->status < 0 ? rep->status : -EPROTO;
         *errmsg = g_strdup_printf("the opener (pid %lld) for uid %u gid %u "
-                                  "did not start: %s",
+                                  "did not start: %s%s",
                                   (long long)pid, (unsigned int)uid,
-                                  (unsigned int)gid, g_strerror(-rc));
+                                  (unsigned int)gid, g_strerror(-rc),
+                                  rc == -EPERM ?
+                                  " (it refuses to run as root, with "
+                                  "capabilities, or readable by its user: "
+                                  "install it mode 0711)" : "");
         return NULL;
     }
 

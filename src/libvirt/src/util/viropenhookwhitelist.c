@@ -69,6 +69,7 @@ struct _virOpenHookWhitelist {
     char *guest;
     virOpenHookMode mode;
     unsigned int maxFds;
+    bool confined;          /* see virOpenHookWhitelistSetConfined */
     unsigned int nheld;
     uint64_t nextHandle;
 
@@ -222,6 +223,28 @@ virOpenHookWhitelistGetMode(virOpenHookWhitelist *wl)
     mode = wl->mode;
     g_mutex_unlock(&wl->lock);
     return mode;
+}
+
+
+void
+virOpenHookWhitelistSetConfined(virOpenHookWhitelist *wl,
+                                bool confined)
+{
+    g_mutex_lock(&wl->lock);
+    wl->confined = confined;
+    g_mutex_unlock(&wl->lock);
+}
+
+
+bool
+virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl)
+{
+    bool ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->confined;
+    g_mutex_unlock(&wl->lock);
+    return ret;
 }
 
 

@@ -101,6 +101,13 @@ void virOpenHookWhitelistSetOpenerStart(virOpenHookWhitelist *wl,
  * VIR_OPENHOOK_OPENER_TIMEOUT_MS); without, whichever was set. */
 virOpenHookOpener *virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl);
 
+/* QEMU is confined (Landlock): permissive mode must not open, through
+ * the opener, what QEMU's own credentials could but its confinement
+ * forbids.  What enforce would deny is then denied. */
+void virOpenHookWhitelistSetConfined(virOpenHookWhitelist *wl,
+                                     bool confined);
+bool virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl);
+
 /*
  * Allow @path. The path is resolved now, following symlinks, because
  * it comes from the trusted domain XML: the entry is keyed by the
