@@ -952,7 +952,7 @@ testTrustDotDotAfterSymlink(Fixture *f,
     g_autofree char *lexical = NULL;
     g_autofree char *kernel = NULL;
     g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
-    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *l G_GNUC_UNUSED = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
     g_autofree char *k = NULL;
     g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
     virOpenHookEntryInfo info;
@@ -1022,9 +1022,9 @@ testTrustAliasShadow(Fixture *f,
     g_autofree char *lexical = NULL;
     g_autofree char *kernel = NULL;
     g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
-    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *l G_GNUC_UNUSED = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
     g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
-    g_autofree char *k = ohtWriteFile(kdir, "disk.qcow2", "kernel");
+    g_autofree char *k G_GNUC_UNUSED = ohtWriteFile(kdir, "disk.qcow2", "kernel");
     virOpenHookEntryInfo info;
     uint64_t handle;
     int fd;
@@ -1123,8 +1123,8 @@ testTrustDirDotDot(Fixture *f,
     g_autofree char *spelling = trustLayout(f, "disk.qcow2", &lexical, &kernel);
     g_autofree char *dirSpelling = g_strdup_printf("%s/link/..", f->dir);
     g_autofree char *kdir = g_build_filename(f->dir, "other", NULL);
-    g_autofree char *l = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
-    g_autofree char *k = ohtWriteFile(kdir, "disk.qcow2", "kernel");
+    g_autofree char *l G_GNUC_UNUSED = ohtWriteFile(f->dir, "disk.qcow2", "lexical");
+    g_autofree char *k G_GNUC_UNUSED = ohtWriteFile(kdir, "disk.qcow2", "kernel");
     virOpenHookEntryInfo info;
     uint64_t handle;
     int fd;
