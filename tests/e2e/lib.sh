@@ -30,6 +30,9 @@ E2E_FAILED=0
 E2E_SCENARIO=${E2E_SCENARIO:-$(basename "$0" .sh)}
 
 virsh() { "$VIRSH_BIN" -q -c qemu:///system "$@"; }
+# virsh that gives up after $1 seconds, for commands that a stalled daemon
+# must not hang (timeout cannot run a shell function).
+virsh_within() { local t=$1; shift; timeout "$t" "$VIRSH_BIN" -q -c qemu:///system "$@"; }
 # Without -q, for commands whose messages are the result (block jobs).
 virsh_verbose() { "$VIRSH_BIN" -c qemu:///system "$@"; }
 

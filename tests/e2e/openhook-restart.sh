@@ -103,7 +103,7 @@ blockpull_works native
 snapshot_works native
 check "native: a foreign process is refused on the hook socket" foreign_hello "$sock"
 check "native: the refusal is logged" \
-    grep -q "refused a connection from pid [0-9]*, which is not the domain's QEMU" "$LOG"
+    grep -q "refused a connection from pid [0-9]*, expected pid $pid" "$LOG"
 check_eq "native: the guest is still served after the foreign attempt" running "$(virsh domstate "$DOM")"
 refused outside.qcow2 "native (after the foreign attempt)"
 check "native: a second restart" e2e_daemon_restart

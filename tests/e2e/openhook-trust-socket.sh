@@ -8,6 +8,12 @@
 # daemon must come back each time.  Once the loop stops and the daemon
 # restarts again, QEMU must reconnect and open files through the hook.
 #
+# Then another process of QEMU's uid (what another guest's QEMU can do)
+# connects to the socket of the guest while it starts, as fast as it can,
+# holding its connections: each start must keep only the daemon's own
+# connection for QEMU's channel, not wait for the queue the others fill,
+# and refuse them by pid.
+#
 # usage: tests/e2e/openhook-trust-socket.sh      (as root; scripts/build.sh first)
 
 . "$(dirname "$0")/lib.sh"
@@ -17,6 +23,8 @@ D=$E2E_DIR/$DOM
 VDIR=$E2E_DIR/trust-socket-victim
 VICTIM=$VDIR/victim
 RESTARTS=${RESTARTS:-5}
+FLOODS=${FLOODS:-5}
+FLOOD=$E2E_BIN/connect-flood
 racer=
 
 cleanup() {
@@ -104,6 +112,35 @@ check "QEMU reconnects and opens a listed file through the hook" opens base.qcow
 check "a file outside the whitelist is still refused" refused outside.qcow2
 check_eq "the victim is unchanged at the end" "$before" "$(victim_state)"
 check "destroy" virsh destroy "$DOM"
+
+# The next start's socket: libvirt numbers domains in start order.
+id=$(sed -n 's|.*/domain-\([0-9]*\)-[^/]*/[^/]*$|\1|p' <<<"$sock")
+check "the socket's directory carries the domain id" test -n "$id"
+mkdir -p "$E2E_BIN"
+cc -O2 -Wall -o "$FLOOD" "$E2E_LIB_DIR/connect-flood.c"
+vpid=$(cat /run/virtqemud.pid)
+for i in $(seq "$FLOODS"); do
+    id=$((id + 1))
+    next=$(sed "s|/domain-[0-9]*-|/domain-$id-|" <<<"$sock")
+    setpriv --reuid=libvirt-qemu --regid=libvirt-qemu --init-groups \
+        "$FLOOD" "$next" 64 > "$E2E_DIR/flood.out" &
+    racer=$!
+    sleep 0.2
+    check "start $i while QEMU's user floods its socket" virsh_within 60 start "$DOM"
+    check_eq "start $i: the socket is where the flood connects" "$next" \
+        "$(sed -n "s|.*<openHook mode='enforce' path='\([^']*\)'.*|\1|p" "/run/libvirt/qemu/$DOM.xml")"
+    check "start $i: QEMU opens a listed file through its channel" opens base.qcow2
+    check "start $i: and is refused one outside the whitelist" refused outside.qcow2
+    kill -TERM "$racer"
+    wait "$racer" 2>/dev/null || true
+    racer=
+    check "start $i: the flood got connections in" test "$(cat "$E2E_DIR/flood.out")" -gt 0
+    check "destroy $i" virsh_within 60 destroy "$DOM"
+done
+check "the flood's connections were refused by pid at start" \
+    grep -q "refused a connection from pid [0-9]*, expected pid $vpid\$" "$E2E_LOGS/virtqemud.log"
+check "and while the guest ran, as not its QEMU's" \
+    bash -c "grep 'refused a connection from pid [0-9]*, expected pid [0-9]*\$' '$E2E_LOGS/virtqemud.log' | grep -qv 'expected pid $vpid\$'"
 e2e_daemons_down
 
 trap - EXIT

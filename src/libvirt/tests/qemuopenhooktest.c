@@ -25,6 +25,8 @@
 #include "virbuffer.h"
 #include "virfile.h"
 #include "viropenhookbroker.h"
+#include "virthread.h"
+#include "virtime.h"
 
 #define VIR_FROM_THIS VIR_FROM_NONE
 
@@ -713,6 +715,165 @@ testCrossDomainLabels(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/* A label restore QEMU's user makes slow (a lock on the image, a hung
+ * NFS server): it waits until the test releases it, at most 5 s. */
+typedef struct {
+    virMutex lock;
+    virCond cond;
+    bool entered;
+    bool release;
+    bool timedOut;
+    bool sameDone;
+    bool sameAfterRestore;
+    qemuOpenHook *hook;
+    qemuOpenHook *same;
+    virDomainDef *def;
+    GPtrArray *restored;
+} testSlowRestoreData;
+
+
+static void
+testRestoreSlow(virDomainObj *vm G_GNUC_UNUSED,
+                virStorageSource *src,
+                void *opaque)
+{
+    testSlowRestoreData *t = opaque;
+    unsigned long long deadline = 0;
+
+    ignore_value(virTimeMillisNow(&deadline));
+    deadline += 5000;
+
+    virMutexLock(&t->lock);
+    t->entered = true;
+    virCondBroadcast(&t->cond);
+    while (!t->release) {
+        if (virCondWaitUntil(&t->cond, &t->lock, deadline) < 0) {
+            t->timedOut = true;
+            break;
+        }
+    }
+    g_ptr_array_add(t->restored, g_path_get_basename(src->path));
+    virMutexUnlock(&t->lock);
+}
+
+
+static void
+testSlowRestoreDecide(void *opaque)
+{
+    testSlowRestoreData *t = opaque;
+
+    ignore_value(qemuOpenHookDecideLabels(t->hook, NULL, NULL, false));
+}
+
+
+/* Another domain starts using the file whose label is being restored */
+static void
+testSlowRestoreSame(void *opaque)
+{
+    testSlowRestoreData *t = opaque;
+    const char *names[] = { "top.img", NULL };
+
+    t->same = testOtherHook(t->def, names);
+
+    virMutexLock(&t->lock);
+    t->sameDone = true;
+    t->sameAfterRestore = t->restored->len > 0;
+    virMutexUnlock(&t->lock);
+}
+
+
+/* A slow label restore holds up only the domains that use that file:
+ * one that starts using it waits for the restore to end (so the restore
+ * cannot undo its label); others go on. */
+static int
+testSlowRestore(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) other = NULL;
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-slow");
+    testSlowRestoreData t = { .restored = restored };
+    const char *otherNames[] = { "other.img", NULL };
+    unsigned long long deadline = 0;
+    virThread decide;
+    virThread same;
+    int ret = -1;
+
+    if (!def || !procdir ||
+        !(hook = testLabelHook(def, procdir, restored, NULL)))
+        return -1;
+    if (virMutexInit(&t.lock) < 0 || virCondInit(&t.cond) < 0)
+        return -1;
+    t.hook = hook;
+    t.def = def;
+    qemuOpenHookSetRestoreFunc(hook, testRestoreSlow, &t);
+
+    /* top.img left the domain and QEMU does not hold it */
+    if (!qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vda")->src) ||
+        virThreadCreate(&decide, true, testSlowRestoreDecide, &t) < 0)
+        return -1;
+
+    ignore_value(virTimeMillisNow(&deadline));
+    deadline += 5000;
+    virMutexLock(&t.lock);
+    while (!t.entered) {
+        if (virCondWaitUntil(&t.cond, &t.lock, deadline) < 0)
+            break;
+    }
+    virMutexUnlock(&t.lock);
+    if (!t.entered) {
+        VIR_TEST_DEBUG("the label of top.img was not restored");
+        goto join;
+    }
+
+    /* another domain starts on other files meanwhile */
+    if (!(other = testOtherHook(def, otherNames)))
+        goto release;
+    virMutexLock(&t.lock);
+    if (t.timedOut) {
+        VIR_TEST_DEBUG("another domain waited for an unrelated label restore");
+        virMutexUnlock(&t.lock);
+        goto release;
+    }
+    virMutexUnlock(&t.lock);
+
+    /* and one that uses top.img waits */
+    if (virThreadCreate(&same, true, testSlowRestoreSame, &t) < 0)
+        goto release;
+    g_usleep(200 * 1000);
+    virMutexLock(&t.lock);
+    if (t.sameDone)
+        VIR_TEST_DEBUG("a domain took top.img while its label was being restored");
+    else
+        ret = 0;
+    t.release = true;
+    virCondBroadcast(&t.cond);
+    virMutexUnlock(&t.lock);
+    virThreadJoin(&same);
+    virThreadJoin(&decide);
+
+    if (!t.same || !t.sameAfterRestore || !testRestored(restored, "top.img")) {
+        VIR_TEST_DEBUG("the domain that uses top.img did not get it after the restore");
+        ret = -1;
+    }
+    g_clear_pointer(&t.same, qemuOpenHookFree);
+    goto cleanup;
+
+ release:
+    virMutexLock(&t.lock);
+    t.release = true;
+    virCondBroadcast(&t.cond);
+    virMutexUnlock(&t.lock);
+ join:
+    virThreadJoin(&decide);
+ cleanup:
+    virCondDestroy(&t.cond);
+    virMutexDestroy(&t.lock);
+    return ret;
+}
+
+
 /* Held-back labels survive a daemon restart in the status XML, and so
  * do the files the domain uses, for the other domains' checks until it
  * is reconnected. */
@@ -887,6 +1048,8 @@ mymain(void)
     if (virTestRun("labels of images other domains use", testCrossDomainLabels, NULL) < 0)
         ret = -1;
     if (virTestRun("held-back labels across a daemon restart", testLabelsRestart, NULL) < 0)
+        ret = -1;
+    if (virTestRun("a slow label restore holds up only its file", testSlowRestore, NULL) < 0)
         ret = -1;
     if (virTestRun("no chown in enforce mode", testSkipOwnership, NULL) < 0)
         ret = -1;

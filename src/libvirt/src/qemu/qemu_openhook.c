@@ -70,6 +70,12 @@ typedef struct {
 #define QEMU_OPEN_HOOK_GRANT_BURST 200
 #define QEMU_OPEN_HOOK_REPORT_WINDOW (10 * 1000 * 1000ULL)
 
+/* Connections queued on the hook's socket, and how many times the
+ * daemon empties a queue others filled before it gives up connecting
+ * QEMU's end at start (see qemuOpenHookConnectSelf) */
+#define QEMU_OPEN_HOOK_BACKLOG 16
+#define QEMU_OPEN_HOOK_CONNECT_TRIES 8
+
 
 static void
 qemuOpenHookRateLimitInit(qemuOpenHookRateLimit *rl,
@@ -243,10 +249,13 @@ qemuOpenHookReportSuppressed(qemuOpenHook *hook,
  * symlink, another spelling), so every hook records the (dev, ino) of
  * each file it lets QEMU open, and of each image whose label it still
  * holds back, in a table of its own that only changes under one
- * driver-wide mutex.  A label is given back with that mutex held, and a
+ * driver-wide mutex.  A label is decided with that mutex held, and a
  * domain records its images before it labels them (at start and in the
  * storage access funnel), so a domain starting meanwhile is either seen
- * or labels the file after the restore.
+ * or labels the file after the restore.  The restore itself runs without
+ * the mutex (QEMU's user can make it slow: a lock on the image, a hung
+ * NFS server): the file is marked as being restored, and only a domain
+ * that records that very file waits for the restore to end.
  */
 typedef struct {
     dev_t dev;
@@ -255,6 +264,8 @@ typedef struct {
 
 static virMutex qemuOpenHookRegistryMutex = VIR_MUTEX_INITIALIZER;
 static GHashTable *qemuOpenHookRegistry;   /* the live hooks */
+static GHashTable *qemuOpenHookRestoring;  /* labels being given back */
+static virCond qemuOpenHookRestoredCond = VIR_COND_INITIALIZER;
 static unsigned int qemuOpenHookUnhookedDomains;  /* running, without one */
 
 
@@ -326,6 +337,21 @@ qemuOpenHookFileIdCount(GHashTable *ids,
 }
 
 
+/* Call with qemuOpenHookRegistryMutex held, before recording @id as a
+ * domain's: wait until no label of that file is being given back, so
+ * that the restore cannot undo the label the caller gives it next. */
+static void
+qemuOpenHookWaitRestoredLocked(const qemuOpenHookFileId *id)
+{
+    while (qemuOpenHookRestoring &&
+           g_hash_table_contains(qemuOpenHookRestoring, id)) {
+        if (virCondWait(&qemuOpenHookRestoredCond,
+                        &qemuOpenHookRegistryMutex) < 0)
+            return;
+    }
+}
+
+
 static void
 qemuOpenHookRegister(qemuOpenHook *hook,
                      const qemuOpenHookFileId *id,
@@ -333,6 +359,8 @@ qemuOpenHookRegister(qemuOpenHook *hook,
 {
     VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
 
+    if (add)
+        qemuOpenHookWaitRestoredLocked(id);
     qemuOpenHookFileIdCount(hook->ids, id, add);
 }
 
@@ -450,6 +478,7 @@ qemuOpenHookUseAdd(qemuOpenHook *hook,
         use->bound = false;
     }
     if (bound && !use->bound) {
+        qemuOpenHookWaitRestoredLocked(&id);
         use->id = id;
         use->bound = true;
         qemuOpenHookFileIdCount(hook->ids, &id, true);
@@ -1645,16 +1674,15 @@ qemuOpenHookReadHeld(qemuOpenHook *hook,
 }
 
 
-/*
- * Give @src's label back unless another running domain uses the file
- * @id (NULL: unknown, the file is gone).  The registry stays locked
- * meanwhile, so no domain can start using the file in between.
- */
-static void
-qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
-                              virDomainObj *vm,
-                              virStorageSource *src,
-                              const qemuOpenHookFileId *id)
+/* Whether the label of @src may be given back: not while another
+ * running domain may use the file.  If so, and @id is known, the file is
+ * marked as being restored, in *@restoring (to pass to
+ * qemuOpenHookRestoreDone). */
+static bool
+qemuOpenHookMayRestore(qemuOpenHook *hook,
+                       virStorageSource *src,
+                       const qemuOpenHookFileId *id,
+                       qemuOpenHookFileId **restoring)
 {
     VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
     const char *other;
@@ -1662,7 +1690,7 @@ qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
     if (id && (other = qemuOpenHookUsedElsewhereLocked(hook, id))) {
         VIR_DEBUG("open hook of domain '%s': domain '%s' uses '%s': "
                   "keeping its label", hook->vmname, other, NULLSTR(src->path));
-        return;
+        return false;
     }
     /* Domains without the hook are not in the registry: what they may
      * share (read-only and shareable images) keeps its label while one
@@ -1671,12 +1699,63 @@ qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
         VIR_DEBUG("open hook of domain '%s': %u running domains without the "
                   "hook may share '%s': keeping its label", hook->vmname,
                   qemuOpenHookUnhookedDomains, NULLSTR(src->path));
-        return;
+        return false;
     }
+    if (!id)
+        return true;
+
+    if (!qemuOpenHookRestoring)
+        qemuOpenHookRestoring = qemuOpenHookFileIdTableNew();
+    if (g_hash_table_contains(qemuOpenHookRestoring, id)) {
+        VIR_DEBUG("open hook of domain '%s': the label of '%s' is being "
+                  "given back already", hook->vmname, NULLSTR(src->path));
+        return false;
+    }
+    *restoring = g_new0(qemuOpenHookFileId, 1);
+    **restoring = *id;
+    g_hash_table_add(qemuOpenHookRestoring, *restoring);
+    return true;
+}
+
+
+/* The restore that qemuOpenHookMayRestore marked is over */
+static void
+qemuOpenHookRestoreDone(qemuOpenHookFileId *restoring)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&qemuOpenHookRegistryMutex);
+
+    /* frees @restoring */
+    g_hash_table_remove(qemuOpenHookRestoring, restoring);
+    virCondBroadcast(&qemuOpenHookRestoredCond);
+}
+
+
+/*
+ * Give @src's label back unless another running domain uses the file
+ * @id (NULL: unknown, the file is gone).  Decided with the registry
+ * locked, restored without: a domain that starts using the file
+ * meanwhile waits for the restore to end before it labels the file
+ * (qemuOpenHookWaitRestoredLocked).
+ */
+static void
+qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
+                              virDomainObj *vm,
+                              virStorageSource *src,
+                              const qemuOpenHookFileId *id)
+{
+    qemuOpenHookFileId *restoring = NULL;
+
+    if (!qemuOpenHookMayRestore(hook, src, id, &restoring))
+        return;
 
     VIR_DEBUG("open hook of domain '%s': restoring the label of '%s'",
               hook->vmname, NULLSTR(src->path));
     hook->restoreFunc(vm, src, hook->restoreOpaque);
+    VIR_DEBUG("open hook of domain '%s': restored the label of '%s'",
+              hook->vmname, NULLSTR(src->path));
+
+    if (restoring)
+        qemuOpenHookRestoreDone(restoring);
 }
 
 
@@ -2305,8 +2384,10 @@ qemuOpenHookParseStatusLabels(qemuOpenHook *hook,
         for (i = 0; i < n; i++) {
             qemuOpenHookFileId id;
 
-            if (qemuOpenHookParseFileId(nodes[i], &id) > 0)
+            if (qemuOpenHookParseFileId(nodes[i], &id) > 0) {
+                qemuOpenHookWaitRestoredLocked(&id);
                 qemuOpenHookFileIdCount(hook->oldIds, &id, true);
+            }
         }
     }
     g_clear_pointer(&nodes, g_free);
@@ -2539,6 +2620,44 @@ qemuOpenHookSetSocketIds(qemuOpenHook *hook,
 }
 
 
+/* The pid of the process at the other end of @fd, or -1 */
+static pid_t
+qemuOpenHookPeerPid(int fd)
+{
+#if defined(SO_PEERCRED) && !defined(WITH_STRUCT_SOCKPEERCRED)
+    struct ucred cred = { .pid = -1 };
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -1;
+    return cred.pid;
+#else
+    /* no way to authenticate the peer: nobody may reconnect */
+    return -1;
+#endif
+}
+
+
+/* Refuse a connection to the hook's socket that came from @pid, not
+ * @expected: any process of QEMU's uid can connect (another guest's
+ * QEMU too), as often as it likes. */
+static void
+qemuOpenHookRefuseConnection(qemuOpenHook *hook,
+                             int fd,
+                             pid_t pid,
+                             pid_t expected)
+{
+    unsigned int suppressed;
+
+    if (qemuOpenHookRateLimitAllow(&hook->denials, &suppressed)) {
+        qemuOpenHookReportSuppressed(hook, "denials", suppressed);
+        VIR_WARN("open hook of domain '%s': refused a connection from pid %lld, expected pid %lld",
+                 hook->vmname, (long long)pid, (long long)expected);
+    }
+    VIR_FORCE_CLOSE(fd);
+}
+
+
 static int
 qemuOpenHookListen(qemuOpenHook *hook)
 {
@@ -2574,7 +2693,7 @@ qemuOpenHookListen(qemuOpenHook *hook)
         rc = bind(hook->listenfd, (struct sockaddr *)&addr, sizeof(addr));
     qemuOpenHookBecomeDaemon(switched);
 
-    if (rc < 0 || listen(hook->listenfd, 4) < 0) {
+    if (rc < 0 || listen(hook->listenfd, QEMU_OPEN_HOOK_BACKLOG) < 0) {
         virReportSystemError(errno, _("cannot listen on '%s'"),
                              hook->sockpath);
         VIR_FORCE_CLOSE(hook->listenfd);
@@ -2582,6 +2701,103 @@ qemuOpenHookListen(qemuOpenHook *hook)
     }
 
     return 0;
+}
+
+
+/* Take everything queued on the hook's socket off it, refused: none of
+ * it is the daemon's own connection, which is not made yet. */
+static void
+qemuOpenHookRefuseQueued(qemuOpenHook *hook,
+                         pid_t self)
+{
+    size_t i;
+    int fd;
+
+    for (i = 0; i <= QEMU_OPEN_HOOK_BACKLOG; i++) {
+        if ((fd = accept4(hook->listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+            return;
+        qemuOpenHookRefuseConnection(hook, fd, qemuOpenHookPeerPid(fd), self);
+    }
+}
+
+
+/*
+ * Connect @qemufd to the hook's socket, as QEMU's user (see
+ * qemuOpenHookOpenChannel), and accept that connection.
+ *
+ * Any process of QEMU's uid can connect to the socket as soon as it
+ * listens, another guest's QEMU included.  Such connections are never
+ * taken for the daemon's own: each accepted one must come from this
+ * process (SO_PEERCRED), and the others are refused.  Nor can they make
+ * the start wait: @qemufd connects without blocking, and a queue that
+ * others filled is emptied before the next try.  The daemon's
+ * connection, once queued, has at most a full queue ahead of it.
+ *
+ * Returns the accepted end, or -1 with an error reported.
+ */
+static int
+qemuOpenHookConnectSelf(qemuOpenHook *hook,
+                        int qemufd)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    pid_t self = getpid();
+    size_t i;
+    int switched;
+    int rc = -1;
+    int err = 0;
+    int fd;
+
+    ignore_value(virStrcpyStatic(addr.sun_path, hook->sockpath));
+    if (virSetNonBlock(qemufd) < 0) {
+        virReportSystemError(errno, "%s",
+                             _("cannot create the open hook channel"));
+        return -1;
+    }
+
+    for (i = 0; i < QEMU_OPEN_HOOK_CONNECT_TRIES; i++) {
+        if ((switched = qemuOpenHookBecomeUser(hook)) < 0)
+            return -1;
+        rc = connect(qemufd, (struct sockaddr *)&addr, sizeof(addr));
+        err = errno;
+        qemuOpenHookBecomeDaemon(switched);
+
+        if (rc == 0 || err != EAGAIN)
+            break;
+        qemuOpenHookRefuseQueued(hook, self);
+    }
+
+    if (rc < 0) {
+        virReportSystemError(err,
+                             _("cannot connect the open hook channel of domain '%s'"),
+                             hook->vmname);
+        return -1;
+    }
+
+    /* QEMU gets a blocking socket, as it always did */
+    if (virSetBlocking(qemufd, true) < 0) {
+        virReportSystemError(errno, "%s",
+                             _("cannot create the open hook channel"));
+        return -1;
+    }
+
+    for (i = 0; i <= QEMU_OPEN_HOOK_BACKLOG + 1; i++) {
+        pid_t pid;
+
+        if ((fd = accept4(hook->listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            break;
+        }
+        if ((pid = qemuOpenHookPeerPid(fd)) == self)
+            return fd;
+        qemuOpenHookRefuseConnection(hook, fd, pid, self);
+    }
+
+    /* our connection went to another socket, renamed over ours */
+    virReportError(VIR_ERR_OPERATION_FAILED,
+                   _("the open hook channel of domain '%s' did not connect to '%s'"),
+                   hook->vmname, hook->sockpath);
+    return -1;
 }
 
 
@@ -2604,13 +2820,10 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
                         virSecurityManager *secMgr,
                         virDomainDef *def)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
     VIR_AUTOCLOSE qemufd = -1;
     VIR_AUTOCLOSE fd = -1;
     unsigned char nonce[16];
     unsigned char echo[sizeof(nonce) + 1];
-    int switched;
-    int rc;
 
     if (qemuOpenHookSetSocketIds(hook, secMgr, def) < 0 ||
         qemuOpenHookListen(hook) < 0)
@@ -2622,7 +2835,6 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
     if (qemuSecurityClearSocketLabel(secMgr, def) < 0)
         return -1;
 
-    ignore_value(virStrcpyStatic(addr.sun_path, hook->sockpath));
     if (qemufd < 0) {
         virReportSystemError(errno, "%s",
                              _("cannot create the open hook channel"));
@@ -2636,17 +2848,8 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
      * socket QEMU could connect to itself, and make sure it reached
      * ours, with a random message that must come out of the connection
      * accepted on our socket. */
-    if ((switched = qemuOpenHookBecomeUser(hook)) < 0)
+    if ((fd = qemuOpenHookConnectSelf(hook, qemufd)) < 0)
         return -1;
-    rc = connect(qemufd, (struct sockaddr *)&addr, sizeof(addr));
-    qemuOpenHookBecomeDaemon(switched);
-
-    if (rc < 0 ||
-        (fd = accept4(hook->listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-        virReportSystemError(errno, "%s",
-                             _("cannot create the open hook channel"));
-        return -1;
-    }
 
     if (virRandomBytes(nonce, sizeof(nonce)) < 0)
         return -1;
@@ -2715,24 +2918,6 @@ qemuOpenHookServe(qemuOpenHook *hook)
 {
     hook->source = virOpenHookBrokerConnCreateSource(hook->conn, NULL, NULL);
     g_source_attach(hook->source, hook->context);
-}
-
-
-/* The pid of the process at the other end of @fd, or -1 */
-static pid_t
-qemuOpenHookPeerPid(int fd)
-{
-#if defined(SO_PEERCRED) && !defined(WITH_STRUCT_SOCKPEERCRED)
-    struct ucred cred = { .pid = -1 };
-    socklen_t len = sizeof(cred);
-
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-        return -1;
-    return cred.pid;
-#else
-    /* no way to authenticate the peer: nobody may reconnect */
-    return -1;
-#endif
 }
 
 
@@ -2811,16 +2996,7 @@ qemuOpenHookAccept(int listenfd,
     }
 
     if ((pid = qemuOpenHookPeerPid(fd)) != hook->pid || pid <= 0) {
-        unsigned int suppressed;
-
-        /* any process of QEMU's uid can connect, as often as it likes */
-        if (qemuOpenHookRateLimitAllow(&hook->denials, &suppressed)) {
-            qemuOpenHookReportSuppressed(hook, "denials", suppressed);
-            VIR_WARN("open hook of domain '%s': refused a connection from "
-                     "pid %lld, which is not the domain's QEMU (pid %lld)",
-                     hook->vmname, (long long)pid, (long long)hook->pid);
-        }
-        VIR_FORCE_CLOSE(fd);
+        qemuOpenHookRefuseConnection(hook, fd, pid, hook->pid);
         return G_SOURCE_CONTINUE;
     }
 
