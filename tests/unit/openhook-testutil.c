@@ -363,3 +363,28 @@ ohtCountFDs(void)
     /* g_dir_open's own descriptor was counted too. */
     return n - 1;
 }
+
+
+int
+ohtBrokerOpen(virOpenHookWhitelist *wl,
+              const char *path,
+              int flags,
+              uint64_t *handle)
+{
+    uint64_t h;
+
+    return virOpenHookBrokerOpen(wl, path, strlen(path), flags, 0644,
+                                 handle ? handle : &h);
+}
+
+
+void
+ohtCloseGrant(virOpenHookWhitelist *wl,
+              int fd,
+              uint64_t handle)
+{
+    g_assert_cmpint(fd, >=, 0);
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpint(virOpenHookWhitelistRelease(wl, handle,
+                                                VIR_OPENHOOK_REASON_NONE), ==, 0);
+}

@@ -55,5 +55,12 @@ ssize_t ohtRecvRaw(int sock, void *buf, size_t len, int *fd, unsigned int timeou
 /* Say hello on a raw socket and consume the reply. */
 void ohtRawHello(int sock);
 
+/* Open @path through the broker's decision path, as a request does;
+ * returns the fd or -errno, the grant's handle in *@handle (if set). */
+int ohtBrokerOpen(virOpenHookWhitelist *wl, const char *path, int flags,
+                  uint64_t *handle);
+/* Close a granted @fd and release its @handle. */
+void ohtCloseGrant(virOpenHookWhitelist *wl, int fd, uint64_t handle);
+
 /* Number of open fds of this process (for leak checks). */
 unsigned int ohtCountFDs(void);

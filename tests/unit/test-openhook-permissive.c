@@ -116,29 +116,6 @@ skipped(Fixture *f)
 }
 
 
-static int
-brokerOpen(Fixture *f,
-           const char *path,
-           int flags,
-           uint64_t *handle)
-{
-    uint64_t h;
-
-    return virOpenHookBrokerOpen(f->wl, path, strlen(path), flags, 0644,
-                                 handle ? handle : &h);
-}
-
-
-static void
-closeGrant(Fixture *f,
-           int fd,
-           uint64_t handle)
-{
-    g_assert_cmpint(fd, >=, 0);
-    virOpenHookCloseFD(&fd);
-    g_assert_cmpint(virOpenHookWhitelistRelease(f->wl, handle,
-                                                VIR_OPENHOOK_REASON_NONE), ==, 0);
-}
 
 
 static void
@@ -165,16 +142,16 @@ testUserOpens(Fixture *f,
     if (skipped(f))
         return;
 
-    fd = brokerOpen(f, f->readable, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, f->readable, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* created by the user, not by root */
-    fd = brokerOpen(f, created, O_RDWR | O_CREAT | O_EXCL, &handle);
+    fd = ohtBrokerOpen(f->wl, created, O_RDWR | O_CREAT | O_EXCL, &handle);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
     g_assert_cmpuint(st.st_uid, ==, f->uid);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 2);
@@ -194,12 +171,12 @@ testRootOnly(Fixture *f,
     if (skipped(f))
         return;
 
-    g_assert_cmpint(brokerOpen(f, f->secret, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->secret, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->secret, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->secret, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
     assertContent(f->secret, "s3cret");
-    g_assert_cmpint(brokerOpen(f, "/etc/shadow", O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, "/etc/shadow", O_RDONLY, NULL), ==, -EACCES);
 
-    g_assert_cmpint(brokerOpen(f, planted, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, planted, O_RDWR | O_CREAT, NULL), ==, -EACCES);
     g_assert_cmpint(lstat(planted, &st), ==, -1);
     g_assert_cmpint(errno, ==, ENOENT);
 
@@ -208,8 +185,8 @@ testRootOnly(Fixture *f,
     ro = g_strdup(f->readable);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, ro, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    g_assert_cmpint(brokerOpen(f, ro, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, ro, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, ro, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, ro, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
     assertContent(ro, "public");
 
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
@@ -240,9 +217,9 @@ testHostFiles(Fixture *f,
         return;
 
     for (i = 0; i < G_N_ELEMENTS(paths); i++) {
-        if (brokerOpen(f, paths[i], O_RDONLY, NULL) != -EACCES)
+        if (ohtBrokerOpen(f->wl, paths[i], O_RDONLY, NULL) != -EACCES)
             g_error("%s was not refused", paths[i]);
-        if (brokerOpen(f, paths[i], O_RDWR, NULL) != -EACCES)
+        if (ohtBrokerOpen(f->wl, paths[i], O_RDWR, NULL) != -EACCES)
             g_error("%s was not refused for writing", paths[i]);
     }
 
@@ -251,9 +228,9 @@ testHostFiles(Fixture *f,
     g_assert_cmpint(symlink("/proc/self/environ", link1), ==, 0);
     g_assert_cmpint(symlink("/proc/self/status", link2), ==, 0);
     g_assert_cmpint(symlink("/dev/null", link3), ==, 0);
-    g_assert_cmpint(brokerOpen(f, link1, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, link2, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, link3, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, link1, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, link2, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, link3, O_RDONLY, NULL), ==, -EACCES);
 
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_GRANT), ==, 0);
@@ -275,13 +252,13 @@ testFdLimit(Fixture *f,
         return;
 
     virOpenHookWhitelistSetMaxFds(f->wl, 2);
-    fd[0] = brokerOpen(f, f->readable, O_RDONLY, &h[0]);
-    fd[1] = brokerOpen(f, f->readable, O_RDONLY, &h[1]);
+    fd[0] = ohtBrokerOpen(f->wl, f->readable, O_RDONLY, &h[0]);
+    fd[1] = ohtBrokerOpen(f->wl, f->readable, O_RDONLY, &h[1]);
     g_assert_cmpint(fd[1], >=, 0);
-    g_assert_cmpint(brokerOpen(f, f->readable, O_RDONLY, NULL), ==, -EMFILE);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->readable, O_RDONLY, NULL), ==, -EMFILE);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FD_LIMIT), ==, 1);
-    closeGrant(f, fd[0], h[0]);
-    closeGrant(f, fd[1], h[1]);
+    ohtCloseGrant(f->wl, fd[0], h[0]);
+    ohtCloseGrant(f->wl, fd[1], h[1]);
 }
 
 
@@ -299,15 +276,15 @@ testConfined(Fixture *f,
         return;
 
     virOpenHookWhitelistSetConfined(f->wl, true);
-    g_assert_cmpint(brokerOpen(f, f->readable, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->readable, O_RDONLY, NULL), ==, -EACCES);
     g_assert_true(ohtEventsContain(f->ev, "QEMU is confined"));
 
     /* what the whitelist lists is served as ever */
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->readable,
                                             VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    fd = brokerOpen(f, f->readable, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, f->readable, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_WOULD_DENY), ==, 0);
 }
@@ -321,8 +298,8 @@ testNoOpener(Fixture *f,
     if (skipped(f))
         return;
 
-    g_assert_cmpint(brokerOpen(f, f->readable, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->secret, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->readable, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->secret, O_RDONLY, NULL), ==, -EACCES);
     g_assert_true(ohtEventsContain(f->ev, "no opener"));
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_DENY), ==, 2);

@@ -47,29 +47,6 @@ fixtureTeardown(Fixture *f,
 }
 
 
-/* Open through the decision path; returns fd or -errno. */
-static int
-brokerOpen(Fixture *f,
-           const char *path,
-           int flags,
-           uint64_t *handle)
-{
-    uint64_t h;
-
-    return virOpenHookBrokerOpen(f->wl, path, strlen(path), flags, 0644,
-                                 handle ? handle : &h);
-}
-
-
-static void
-closeGrant(Fixture *f,
-           int fd,
-           uint64_t handle)
-{
-    g_assert_cmpint(fd, >=, 0);
-    virOpenHookCloseFD(&fd);
-    g_assert_cmpint(virOpenHookWhitelistRelease(f->wl, handle, VIR_OPENHOOK_REASON_NONE), ==, 0);
-}
 
 
 static void
@@ -83,7 +60,7 @@ testBasicGrant(Fixture *f,
 
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             "vda[0]", NULL), ==, 0);
-    fd = brokerOpen(f, f->img, O_RDONLY | O_CLOEXEC, &handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY | O_CLOEXEC, &handle);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpuint(handle, !=, 0);
     g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), ==, 5);
@@ -93,7 +70,7 @@ testBasicGrant(Fixture *f,
     /* O_NONBLOCK was used for the open but is cleared: not requested. */
     g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 1);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
 
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN, VIR_OPENHOOK_DECISION_GRANT), ==, 1);
@@ -102,9 +79,9 @@ testBasicGrant(Fixture *f,
     g_assert_true(ohtEventsContain(f->ev, "origin=\"vda[0]\""));
 
     /* Requested status flags survive. */
-    fd = brokerOpen(f, f->img, O_RDONLY | O_NONBLOCK, &handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY | O_NONBLOCK, &handle);
     g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, O_NONBLOCK);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 }
 
 
@@ -116,9 +93,9 @@ testNotListed(Fixture *f,
 
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, "/etc/passwd", O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, "a.img", O_RDONLY, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, "/etc/passwd", O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, "a.img", O_RDONLY, NULL), ==, -EINVAL);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 2);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_BAD_PATH), ==, 1);
 }
@@ -144,10 +121,10 @@ testSymlinkAlias(Fixture *f,
     g_assert_true(info.bound);
     virOpenHookEntryInfoClear(&info);
 
-    fd = brokerOpen(f, link, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, f->img, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, link, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* Adding by the other name is a second reference, not an entry. */
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
@@ -170,7 +147,7 @@ testRefcountAndDrain(Fixture *f,
                                             "vda[1]", NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             "vdb[1]", NULL), ==, 0);
-    fd = brokerOpen(f, f->img, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
 
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
@@ -180,10 +157,10 @@ testRefcountAndDrain(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, -ENOENT);
 
     /* Removed: no new opens, even though the guest still holds one. */
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 0);
 
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
 
     /* Closing twice is an unknown handle, reported. */
@@ -211,10 +188,10 @@ testReleaseAll(Fixture *f,
 
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    fd1 = brokerOpen(f, f->img, O_RDONLY, &h1);
-    fd2 = brokerOpen(f, f->img, O_RDONLY, &h2);
+    fd1 = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h1);
+    fd2 = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h2);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EACCES);
     virOpenHookCloseFD(&fd1);
     virOpenHookCloseFD(&fd2);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 0);
@@ -233,25 +210,25 @@ testAccessModes(Fixture *f,
 
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->img, O_WRONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_WRONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 2);
 
     /* A commit makes the base rw for a while... */
     g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, f->img, VIR_OPENHOOK_ACCESS_RW), ==, 0);
-    fd = brokerOpen(f, f->img, O_RDWR, &handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDWR, &handle);
     g_assert_cmpint(fcntl(fd, F_GETFL) & O_ACCMODE, ==, O_RDWR);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* ...and ro again afterwards. */
     g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO), ==, 0);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR, NULL), ==, -EACCES);
 
     /* rw entries still refuse creation flags. */
     g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, f->img, VIR_OPENHOOK_ACCESS_RW), ==, 0);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR | O_TRUNC, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR | O_CREAT, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NO_CREATE), ==, 3);
 }
 
@@ -274,12 +251,12 @@ testFlags(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RW, 0,
                                             NULL, NULL), ==, 0);
     for (i = 0; i < G_N_ELEMENTS(bad); i++)
-        g_assert_cmpint(brokerOpen(f, f->img, bad[i], NULL), ==, -EINVAL);
+        g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, bad[i], NULL), ==, -EINVAL);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_BAD_FLAGS), ==, G_N_ELEMENTS(bad));
 
     for (i = 0; i < G_N_ELEMENTS(good); i++) {
         uint64_t handle;
-        int fd = brokerOpen(f, f->img, good[i], &handle);
+        int fd = ohtBrokerOpen(f->wl, f->img, good[i], &handle);
         int fl;
 
         g_assert_cmpint(fd, >=, 0);
@@ -287,12 +264,12 @@ testFlags(Fixture *f,
         g_assert_cmpint(fl & O_ACCMODE, ==, good[i] & O_ACCMODE);
         g_assert_cmpint(fl & (O_APPEND | O_DIRECT | O_NOATIME),
                         ==, good[i] & (O_APPEND | O_DIRECT | O_NOATIME));
-        closeGrant(f, fd, handle);
+        ohtCloseGrant(f->wl, fd, handle);
     }
 
     /* Permissive mode does not forgive malformed flags. */
     virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_PERMISSIVE);
-    g_assert_cmpint(brokerOpen(f, f->img, O_PATH, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_PATH, NULL), ==, -EINVAL);
 }
 
 
@@ -316,13 +293,13 @@ testCreate(Fixture *f,
     g_assert_false(info.bound);
     virOpenHookEntryInfoClear(&info);
 
-    fd = brokerOpen(f, newimg, O_RDWR | O_CREAT | O_EXCL, &handle);
+    fd = ohtBrokerOpen(f->wl, newimg, O_RDWR | O_CREAT | O_EXCL, &handle);
     g_assert_cmpint(fd, >=, 0);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
     /* mode & 0666 and the umask apply: never executable. */
     g_assert_cmpint(st.st_mode & 0111, ==, 0);
     g_assert_cmpint(write(fd, "data", 4), ==, 4);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, newimg, &info), ==, 0);
     g_assert_true(info.bound);
@@ -333,24 +310,24 @@ testCreate(Fixture *f,
      * even on a create entry, and creates nothing. */
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, other, VIR_OPENHOOK_ACCESS_RW,
                                             VIR_OPENHOOK_ENTRY_CREATE, NULL, NULL), ==, 0);
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_CREAT | O_EXCL, NULL), ==, -EINVAL);
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY | O_EXCL, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY | O_CREAT | O_EXCL, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY | O_EXCL, NULL), ==, -EINVAL);
     g_assert_cmpint(g_access(other, F_OK), !=, 0);
 
     /* O_EXCL on an existing file: the kernel's errno passes through. */
-    g_assert_cmpint(brokerOpen(f, newimg, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newimg, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
 
     /* O_TRUNC is applied after the identity check. */
-    fd = brokerOpen(f, newimg, O_RDWR | O_TRUNC, &handle);
+    fd = ohtBrokerOpen(f->wl, newimg, O_RDWR | O_TRUNC, &handle);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 0);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* Replaced by another file: identity mismatch, and the replacement
      * is not truncated. */
     g_assert_cmpint(g_rename(f->img, newimg), ==, 0);
-    g_assert_cmpint(brokerOpen(f, newimg, O_RDWR | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newimg, O_RDWR | O_TRUNC, NULL), ==, -EACCES);
     g_assert_cmpint(g_stat(newimg, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 5);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_IDENTITY), ==, 1);
@@ -368,8 +345,8 @@ testCreateHardlinkPlant(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, newimg, VIR_OPENHOOK_ACCESS_RW,
                                             VIR_OPENHOOK_ENTRY_CREATE, NULL, NULL), ==, 0);
     g_assert_cmpint(link(secret, newimg), ==, 0);
-    g_assert_cmpint(brokerOpen(f, newimg, O_RDWR | O_CREAT, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, newimg, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newimg, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newimg, O_RDONLY, NULL), ==, -EACCES);
 }
 
 
@@ -383,16 +360,16 @@ testFdLimit(Fixture *f,
     virOpenHookWhitelistSetMaxFds(f->wl, 2);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    fd[0] = brokerOpen(f, f->img, O_RDONLY, &h[0]);
-    fd[1] = brokerOpen(f, f->img, O_RDONLY, &h[1]);
+    fd[0] = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h[0]);
+    fd[1] = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h[1]);
     g_assert_cmpint(fd[1], >=, 0);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDONLY, NULL), ==, -EMFILE);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EMFILE);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FD_LIMIT), ==, 1);
-    closeGrant(f, fd[0], h[0]);
-    fd[2] = brokerOpen(f, f->img, O_RDONLY, &h[2]);
+    ohtCloseGrant(f->wl, fd[0], h[0]);
+    fd[2] = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h[2]);
     g_assert_cmpint(fd[2], >=, 0);
-    closeGrant(f, fd[1], h[1]);
-    closeGrant(f, fd[2], h[2]);
+    ohtCloseGrant(f->wl, fd[1], h[1]);
+    ohtCloseGrant(f->wl, fd[2], h[2]);
 }
 
 
@@ -411,21 +388,21 @@ testPermissive(Fixture *f,
     /* What enforce would deny is only ever opened with QEMU's
      * credentials, by the opener (test-openhook-permissive.c): without
      * one, root opens nothing against the policy. */
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDWR, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_DENY), ==, 2);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
     g_assert_true(ohtEventsContain(f->ev, "no opener"));
-    fd = brokerOpen(f, f->img, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* Safety rules stay: a directory is never handed out. */
-    g_assert_cmpint(brokerOpen(f, f->dir, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->dir, O_RDONLY, NULL), ==, -EACCES);
 
     virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_ENFORCE);
-    g_assert_cmpint(brokerOpen(f, other, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, other, O_RDONLY, NULL), ==, -EACCES);
 }
 
 
@@ -472,7 +449,7 @@ testGetAll(Fixture *f,
                                             "vda", NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             "vda[1]", NULL), ==, 0);
-    fd = brokerOpen(f, b, O_RDWR, &handle);
+    fd = ohtBrokerOpen(f->wl, b, O_RDWR, &handle);
     g_assert_cmpint(fd, >=, 0);
 
     n = virOpenHookWhitelistGetAll(f->wl, &infos);
@@ -491,7 +468,7 @@ testGetAll(Fixture *f,
     g_assert_cmpuint(n, ==, 1);
     g_assert_true(g_str_has_suffix(infos[0].canonical, "/a.img"));
     virOpenHookEntryInfoListFree(infos, n);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 }
 
 
@@ -547,7 +524,7 @@ testDirBasic(Fixture *f,
     /* GetInfo is by exact name, not by prefix */
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, a, &info), ==, -ENOENT);
 
-    fd = brokerOpen(f, a, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, a, O_RDONLY, &handle);
     g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), ==, 5);
     g_assert_cmpstr(buf, ==, "hello");
     g_assert_cmpint(fcntl(fd, F_GETFL) & O_NONBLOCK, ==, 0);
@@ -560,10 +537,10 @@ testDirBasic(Fixture *f,
     g_assert_cmpstr(infos[0].origin, ==, "openhook");
     g_assert_cmpuint(infos[0].nheld, ==, 1);
     virOpenHookEntryInfoListFree(infos, n);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
-    fd = brokerOpen(f, b, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, b, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* The event names the file beneath the directory. */
     canonline = g_strdup_printf("canonical=\"%s\"", b);
@@ -571,17 +548,17 @@ testDirBasic(Fixture *f,
 
     /* Neither the directory itself nor a subdirectory is a file, and a
      * sibling whose name starts with the directory's is not beneath. */
-    g_assert_cmpint(brokerOpen(f, d, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, sub, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, x, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, dx, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, f->img, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, d, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, sub, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, x, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, dx, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 4);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 1);
 
     /* A missing file beneath is the kernel's answer. */
     missing = g_build_filename(d, "missing.img", NULL);
-    g_assert_cmpint(brokerOpen(f, missing, O_RDONLY, NULL), ==, -ENOENT);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, missing, O_RDONLY, NULL), ==, -ENOENT);
 }
 
 
@@ -602,19 +579,19 @@ testDirNested(Fixture *f,
                                                NULL, NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
                                                NULL, NULL), ==, 0);
-    fd = brokerOpen(f, b, O_RDWR, &handle);
-    closeGrant(f, fd, handle);
-    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
-    fd = brokerOpen(f, a, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, b, O_RDWR, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDWR, NULL), ==, -EACCES);
+    fd = ohtBrokerOpen(f->wl, a, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, "/", VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
     passwd = g_strdup("/etc/passwd");
-    fd = brokerOpen(f, passwd, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
-    g_assert_cmpint(brokerOpen(f, "/", O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, b, O_RDWR | O_APPEND, &handle), >=, 0);
+    fd = ohtBrokerOpen(f->wl, passwd, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, "/", O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, b, O_RDWR | O_APPEND, &handle), >=, 0);
     g_assert_cmpint(virOpenHookWhitelistRelease(f->wl, handle, 0), ==, 0);
 }
 
@@ -638,21 +615,21 @@ testDirAlias(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, link, &info), ==, 0);
     g_assert_cmpstr(info.canonical, ==, d);
     virOpenHookEntryInfoClear(&info);
-    fd = brokerOpen(f, viaLink, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, viaReal, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, viaLink, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, viaReal, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* the second name is a second reference */
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, link), ==, 0);
-    fd = brokerOpen(f, viaReal, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, viaReal, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
-    g_assert_cmpint(brokerOpen(f, viaReal, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, viaLink, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, viaReal, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, viaLink, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
 }
 
@@ -675,9 +652,9 @@ testDirRefcountAndDrain(Fixture *f,
                                                NULL, NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RW,
                                                NULL, NULL), ==, 0);
-    fda = brokerOpen(f, a, O_RDWR, &ha);
+    fda = ohtBrokerOpen(f->wl, a, O_RDWR, &ha);
     g_assert_cmpint(fda, >=, 0);
-    fdb = brokerOpen(f, b, O_RDONLY, &hb);
+    fdb = ohtBrokerOpen(f->wl, b, O_RDONLY, &hb);
     g_assert_cmpint(fdb, >=, 0);
 
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
@@ -685,18 +662,18 @@ testDirRefcountAndDrain(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, -ENOENT);
-    g_assert_cmpint(brokerOpen(f, a, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDONLY, NULL), ==, -EACCES);
 
-    closeGrant(f, fda, ha);
+    ohtCloseGrant(f->wl, fda, ha);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 0);
-    closeGrant(f, fdb, hb);
+    ohtCloseGrant(f->wl, fdb, hb);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
     g_assert_true(ohtEventsContain(f->ev, "event=drained"));
 
     /* A guest that never closes: ReleaseAll drains. */
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
-    fda = brokerOpen(f, a, O_RDONLY, &ha);
+    fda = ohtBrokerOpen(f->wl, a, O_RDONLY, &ha);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
     virOpenHookCloseFD(&fda);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
@@ -731,14 +708,14 @@ testDirCreate(Fixture *f,
 
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
-    g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newro, O_RDWR | O_CREAT, NULL), ==, -EACCES);
     /* creating is writing (protocol.rst): malformed with O_RDONLY */
-    g_assert_cmpint(brokerOpen(f, newro, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
-    g_assert_cmpint(brokerOpen(f, newro, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newro, O_RDONLY | O_CREAT, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newro, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EACCES);
     g_assert_cmpint(g_access(newro, F_OK), !=, 0);
-    g_assert_cmpint(brokerOpen(f, a, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, a, O_RDONLY | O_TRUNC, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDONLY | O_TRUNC, NULL), ==, -EINVAL);
     g_assert_cmpint(g_stat(a, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 5);
     /* write access is checked first */
@@ -756,20 +733,20 @@ testDirCreate(Fixture *f,
     g_assert_cmpint(st.st_mode & 0077, ==, 0);
     g_assert_cmpint(st.st_mode & 0111, ==, 0);
     g_assert_cmpint(write(fd, "data", 4), ==, 4);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
-    g_assert_cmpint(brokerOpen(f, newrw, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
-    fd = brokerOpen(f, newrw, O_RDWR | O_CREAT, &handle);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, newrw, O_RDWR | O_CREAT | O_EXCL, NULL), ==, -EEXIST);
+    fd = ohtBrokerOpen(f->wl, newrw, O_RDWR | O_CREAT, &handle);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 4);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, b, O_WRONLY | O_TRUNC, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, b, O_WRONLY | O_TRUNC, &handle);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
     g_assert_cmpint(st.st_size, ==, 0);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* no directories are made on the way */
-    g_assert_cmpint(brokerOpen(f, nodir, O_RDWR | O_CREAT, NULL), ==, -ENOENT);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, nodir, O_RDWR | O_CREAT, NULL), ==, -ENOENT);
 }
 
 
@@ -794,10 +771,10 @@ testDirExactWins(Fixture *f,
                                                NULL, NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, a, VIR_OPENHOOK_ACCESS_RW, 0,
                                             "vda", NULL), ==, 0);
-    fd = brokerOpen(f, a, O_RDWR, &handle);
-    closeGrant(f, fd, handle);
+    fd = ohtBrokerOpen(f->wl, a, O_RDWR, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_true(ohtEventsContain(f->ev, "origin=\"vda\""));
-    g_assert_cmpint(brokerOpen(f, b, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, b, O_RDWR, NULL), ==, -EACCES);
 
     /* ro file in a rw directory, also through a symlink beside it */
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, sub, VIR_OPENHOOK_ACCESS_RW,
@@ -805,14 +782,14 @@ testDirExactWins(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, b, VIR_OPENHOOK_ACCESS_RO, 0,
                                             "vda[1]", NULL), ==, 0);
     g_assert_cmpint(symlink("b.img", blink), ==, 0);
-    g_assert_cmpint(brokerOpen(f, b, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, blink, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, blink, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, blink, O_RDWR | O_CREAT, NULL), ==, -EACCES);
-    fd = brokerOpen(f, blink, O_RDONLY, &handle);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, c, O_RDWR, &handle);
-    closeGrant(f, fd, handle);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, b, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, blink, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, blink, O_WRONLY | O_TRUNC, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, blink, O_RDWR | O_CREAT, NULL), ==, -EACCES);
+    fd = ohtBrokerOpen(f->wl, blink, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, c, O_RDWR, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 5);
     /* b.img was never truncated */
     g_assert_cmpint(g_stat(b, &st), ==, 0);
@@ -885,24 +862,24 @@ testDirPermissive(Fixture *f,
 
     /* Without an opener, nothing against the policy is opened: root
      * never follows the escaping symlink nor opens the hard link. */
-    g_assert_cmpint(brokerOpen(f, a, O_RDWR, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, out, O_RDONLY, NULL), ==, -EACCES);
-    g_assert_cmpint(brokerOpen(f, hl, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDWR, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, out, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, hl, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_OPEN,
                                     VIR_OPENHOOK_DECISION_DENY), ==, 3);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_ESCAPE), ==, 1);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_HARD_LINK), ==, 1);
-    fd = brokerOpen(f, a, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, a, O_RDONLY, &handle);
     g_assert_cmpint(fstat(fd, &st), ==, 0);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
-    g_assert_cmpint(brokerOpen(f, fifo, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, fifo, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_FILE_TYPE), ==, 1);
     /* the directory itself is not listed: nothing root opens */
-    g_assert_cmpint(brokerOpen(f, d, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, d, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_NOT_LISTED), ==, 1);
-    g_assert_cmpint(brokerOpen(f, a, O_PATH, NULL), ==, -EINVAL);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_PATH, NULL), ==, -EINVAL);
 }
 
 
@@ -977,15 +954,15 @@ testTrustDotDotAfterSymlink(Fixture *f,
     virOpenHookEntryInfoClear(&info);
 
     /* QEMU asks for the spelling libvirt gave it: it gets that file */
-    fd = brokerOpen(f, spelling, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, spelling, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
     assertSameFile(fd, kernel);
     g_assert_cmpint(read(fd, buf, sizeof(buf) - 1), ==, 6);
     g_assert_cmpstr(buf, ==, "kernel");
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, kernel, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, kernel, O_RDONLY, &handle);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* lookups by trusted path find what the kernel names: the lexical
      * file is not listed */
@@ -1006,7 +983,7 @@ testTrustDotDotAfterSymlink(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, kernel), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
-    g_assert_cmpint(brokerOpen(f, spelling, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, spelling, O_RDONLY, NULL), ==, -EACCES);
 }
 
 
@@ -1049,25 +1026,25 @@ testTrustAliasShadow(Fixture *f,
     virOpenHookEntryInfoClear(&info);
 
     /* the guest's name is the canonical one's: read-only, that file */
-    fd = brokerOpen(f, lexical, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, lexical, O_RDONLY, &handle);
     assertSameFile(fd, lexical);
-    closeGrant(f, fd, handle);
-    g_assert_cmpint(brokerOpen(f, lexical, O_RDWR, NULL), ==, -EACCES);
+    ohtCloseGrant(f->wl, fd, handle);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, lexical, O_RDWR, NULL), ==, -EACCES);
     g_assert_cmpuint(ohtEventsReason(f->ev, VIR_OPENHOOK_REASON_READ_ONLY), ==, 1);
-    fd = brokerOpen(f, kernel, O_RDWR, &handle);
+    fd = ohtBrokerOpen(f->wl, kernel, O_RDWR, &handle);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     /* the canonical entry goes: the alias serves its file again */
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
-    fd = brokerOpen(f, spelling, O_RDWR, &handle);
+    fd = ohtBrokerOpen(f->wl, spelling, O_RDWR, &handle);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
-    g_assert_cmpint(brokerOpen(f, lexical, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, lexical, O_RDONLY, NULL), ==, -EACCES);
 }
 
 
@@ -1093,10 +1070,10 @@ testTrustCreate(Fixture *f,
     g_assert_false(info.bound);
     virOpenHookEntryInfoClear(&info);
 
-    fd = brokerOpen(f, spelling, O_RDWR | O_CREAT | O_EXCL, &handle);
+    fd = ohtBrokerOpen(f->wl, spelling, O_RDWR | O_CREAT | O_EXCL, &handle);
     g_assert_cmpint(fd, >=, 0);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
     g_assert_cmpint(g_stat(lexical, &st), ==, -1);
     g_assert_cmpint(stat(kernel, &st), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, spelling, &info), ==, 0);
@@ -1139,17 +1116,17 @@ testTrustDirDotDot(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, f->dir, &info), ==, -ENOENT);
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->dir), ==, -ENOENT);
 
-    fd = brokerOpen(f, spelling, O_RDONLY, &handle);
+    fd = ohtBrokerOpen(f->wl, spelling, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
-    fd = brokerOpen(f, kernel, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+    fd = ohtBrokerOpen(f->wl, kernel, O_RDONLY, &handle);
     assertSameFile(fd, kernel);
-    closeGrant(f, fd, handle);
+    ohtCloseGrant(f->wl, fd, handle);
 
     g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, dirSpelling), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
-    g_assert_cmpint(brokerOpen(f, spelling, O_RDONLY, NULL), ==, -EACCES);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, spelling, O_RDONLY, NULL), ==, -EACCES);
 }
 
 
