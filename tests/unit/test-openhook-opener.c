@@ -1195,6 +1195,68 @@ testOpenerEscape(void)
 }
 
 
+typedef struct {
+    ohtStarter st;
+    virOpenHookWhitelist *wl;
+    const char *remove;
+} ohtRemovingStarter;
+
+
+/* Starts the helper after removing the entry of @remove, as libvirt
+ * may (a block job ends) while a request waits for the helper */
+static virOpenHookOpener *
+ohtStartRemoving(void *opaque,
+                 char **errmsg)
+{
+    ohtRemovingStarter *rs = opaque;
+
+    if (rs->remove) {
+        g_assert_cmpint(virOpenHookWhitelistRemove(rs->wl, rs->remove), ==, 0);
+        rs->remove = NULL;
+    }
+    return ohtStart(&rs->st, errmsg);
+}
+
+
+/* The helper truncates only for a request whose entry still allows
+ * it: an entry removed after the lookup, before the helper runs, is not
+ * truncated through it (the name is not looked up again, where another
+ * file or nothing may be listed by now). */
+static void
+testTruncateRemoved(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *img = ohtUserPath(fx.mnt, "img");
+    ohtRemovingStarter rs = { .wl = wl };
+    uint64_t handle;
+    pid_t first;
+
+    if (ohtSkipped())
+        return;
+    ohtUserFile("img", "image");
+
+    virOpenHookWhitelistSetOpenerStart(wl, ohtStartRemoving, &rs, NULL);
+    g_assert_cmpint(virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RW,
+                                            VIR_OPENHOOK_ENTRY_CREATE, "vda",
+                                            NULL), ==, 0);
+    g_assert_cmpuint(rs.st.starts, ==, 1);
+    first = rs.st.last;
+
+    /* the helper is gone: the next request starts another one, and the
+     * entry goes meanwhile */
+    g_assert_cmpint(kill(first, SIGKILL), ==, 0);
+    g_assert_true(ohtProcessDead(first));
+    rs.remove = img;
+    g_assert_cmpint(ohtBrokerOpen(wl, img, O_RDWR | O_TRUNC | O_CLOEXEC,
+                                  &handle), ==, -EACCES);
+    g_assert_cmpuint(rs.st.starts, ==, 2);
+    g_assert_null(rs.remove);
+    g_assert_true(ohtRunAsf("test -s %s", img));
+
+    virOpenHookWhitelistSetOpener(wl, NULL);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -1217,6 +1279,7 @@ main(int argc,
     g_test_add_func("/opener/exec/traceable", testExecTraceable);
     g_test_add_func("/opener/exec/process", testExecProcess);
     g_test_add_func("/opener/exec/lazy-start", testLazyStart);
+    g_test_add_func("/opener/exec/truncate-removed", testTruncateRemoved);
     g_test_add_func("/opener/exec/stopped", testStoppedHelper);
     g_test_add_func("/opener/exec/escape", testOpenerEscape);
 

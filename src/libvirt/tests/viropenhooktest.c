@@ -364,6 +364,74 @@ testOpener(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/* What a request may truncate through the opener follows its ticket's
+ * entry, never the name: an entry removed after the lookup allows
+ * nothing, even once the name is listed again (read-only here). */
+static int
+testTicketBinding(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("g");
+    g_autofree char *dir = NULL;
+    g_autofree char *img = NULL;
+    virOpenHookTicket old = { 0 };
+    virOpenHookTicket now = { 0 };
+    virOpenHookReason reason;
+    struct stat st;
+    bool bound;
+    dev_t dev;
+    ino_t ino;
+    int ret = -1;
+
+    if (!(dir = g_dir_make_tmp("viropenhooktest-XXXXXX", NULL)))
+        return -1;
+    img = g_build_filename(dir, "img", NULL);
+    if (testBrokerWriteFile(img) < 0 || stat(img, &st) < 0 ||
+        virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RW,
+                                VIR_OPENHOOK_ENTRY_CREATE, "vda", NULL) < 0 ||
+        !virOpenHookWhitelistLookup(wl, img, &old))
+        goto cleanup;
+
+    reason = virOpenHookWhitelistTicketBinding(wl, &old, O_RDWR | O_TRUNC,
+                                               &bound, &dev, &ino);
+    if (reason != VIR_OPENHOOK_REASON_NONE || !bound ||
+        dev != st.st_dev || ino != st.st_ino) {
+        VIR_TEST_DEBUG("listed entry: reason %s, bound %d",
+                       virOpenHookReasonToString(reason), bound);
+        goto cleanup;
+    }
+
+    if (virOpenHookWhitelistRemove(wl, img) < 0 ||
+        virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RO, 0,
+                                "vda", NULL) < 0)
+        goto cleanup;
+    reason = virOpenHookWhitelistTicketBinding(wl, &old, O_RDWR | O_TRUNC,
+                                               &bound, &dev, &ino);
+    if (reason != VIR_OPENHOOK_REASON_REMOVED || bound) {
+        VIR_TEST_DEBUG("removed entry: reason %s, bound %d",
+                       virOpenHookReasonToString(reason), bound);
+        goto cleanup;
+    }
+
+    if (!virOpenHookWhitelistLookup(wl, img, &now))
+        goto cleanup;
+    reason = virOpenHookWhitelistTicketBinding(wl, &now, O_RDWR | O_TRUNC,
+                                               &bound, &dev, &ino);
+    if (reason == VIR_OPENHOOK_REASON_NONE || bound) {
+        VIR_TEST_DEBUG("read-only entry: reason %s, bound %d",
+                       virOpenHookReasonToString(reason), bound);
+        goto cleanup;
+    }
+
+    ret = 0;
+ cleanup:
+    virOpenHookTicketClear(&old);
+    virOpenHookTicketClear(&now);
+    unlink(img);
+    rmdir(dir);
+    return ret;
+}
+
+
 /* A directory in the whitelist: the files beneath it, created ones too,
  * but not the directory itself, nor a symlink or a hard link leading
  * out of it, nor a sibling whose name merely starts the same. */
@@ -451,6 +519,8 @@ mymain(void)
     if (virTestRun("opener as another user", testOpener, NULL) < 0)
         ret = -1;
     if (virTestRun("broker decisions", testBrokerDecisions, NULL) < 0)
+        ret = -1;
+    if (virTestRun("ticket binding", testTicketBinding, NULL) < 0)
         ret = -1;
     if (virTestRun("broker directory", testBrokerDirectory, NULL) < 0)
         ret = -1;

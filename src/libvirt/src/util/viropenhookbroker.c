@@ -334,7 +334,6 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
                             virOpenHookReason reason,
                             virOpenHookOpenerExpect *expect)
 {
-    virOpenHookEntryInfo info = { 0 };
     virOpenHookOpener *opener;
 
     memset(expect, 0, sizeof(expect[0]));
@@ -366,13 +365,23 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
         !(opener = virOpenHookWhitelistGetOpener(wl)))
         return NULL;
 
-    /* The helper truncates, so it must know which file it may truncate */
-    if ((req->oflags & O_TRUNC) && req->ticket.entry &&
-        virOpenHookWhitelistGetInfo(wl, req->ticket.canonical, &info) == 0) {
-        expect->bound = info.bound;
-        expect->dev = info.dev;
-        expect->ino = info.ino;
-        virOpenHookEntryInfoClear(&info);
+    /* The helper truncates before Commit() checks anything, so it must
+     * know which file it may truncate: the one the ticket's entry is
+     * bound to, if the entry still allows it. */
+    if (req->oflags & O_TRUNC) {
+        virOpenHookReason why;
+
+        why = virOpenHookWhitelistTicketBinding(wl, &req->ticket, req->oflags,
+                                                &expect->bound, &expect->dev,
+                                                &expect->ino);
+        if (why != VIR_OPENHOOK_REASON_NONE) {
+            g_snprintf(req->detail, sizeof(req->detail),
+                       "not truncated through the opener: %s",
+                       virOpenHookReasonToString(why));
+            req->ev.detail = req->detail;
+            virOpenHookOpenerUnref(opener);
+            return NULL;
+        }
     }
 
     g_snprintf(req->detail, sizeof(req->detail), "as uid %u",

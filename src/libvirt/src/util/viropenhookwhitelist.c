@@ -1213,6 +1213,37 @@ virOpenHookWhitelistCheckGrant(virOpenHookWhitelist *wl,
 }
 
 
+virOpenHookReason
+virOpenHookWhitelistTicketBinding(virOpenHookWhitelist *wl,
+                                  const virOpenHookTicket *ticket,
+                                  int oflags,
+                                  bool *bound,
+                                  dev_t *dev,
+                                  ino_t *ino)
+{
+    virOpenHookEntry *entry = ticket->entry;
+    virOpenHookReason reason = VIR_OPENHOOK_REASON_NONE;
+
+    *bound = false;
+    *dev = 0;
+    *ino = 0;
+    if (!entry || entry->dir)
+        return VIR_OPENHOOK_REASON_NOT_LISTED;
+
+    g_mutex_lock(&wl->lock);
+    if (!entry->listed) {
+        reason = VIR_OPENHOOK_REASON_REMOVED;
+    } else if (!(reason = virOpenHookFlagsCheckAccess(oflags, entry->access,
+                                                      entry->create))) {
+        *bound = entry->bound;
+        *dev = entry->dev;
+        *ino = entry->ino;
+    }
+    g_mutex_unlock(&wl->lock);
+    return reason;
+}
+
+
 int
 virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
                            virOpenHookTicket *ticket,

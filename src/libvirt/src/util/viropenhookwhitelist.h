@@ -230,6 +230,22 @@ int virOpenHookWhitelistCommit(virOpenHookWhitelist *wl,
                                uint64_t *handle,
                                virOpenHookReason *reason);
 
+/*
+ * The file the entry of @ticket is bound to now, read under the lock,
+ * for a request with @oflags that someone other than the broker opens
+ * (and truncates) before Commit(): VIR_OPENHOOK_REASON_NONE with
+ * *@bound, *@dev and *@ino set (*@bound false: the entry is not bound
+ * yet), or why the entry no longer allows @oflags (not listed, removed
+ * since the lookup, access changed).  Never looked up by name: the name
+ * may be listed again meanwhile, for another file or another access.
+ */
+virOpenHookReason virOpenHookWhitelistTicketBinding(virOpenHookWhitelist *wl,
+                                                    const virOpenHookTicket *ticket,
+                                                    int oflags,
+                                                    bool *bound,
+                                                    dev_t *dev,
+                                                    ino_t *ino);
+
 /* Fast pre-check of the fd limit before opening anything. */
 bool virOpenHookWhitelistAtFdLimit(virOpenHookWhitelist *wl);
 
