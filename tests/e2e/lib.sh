@@ -257,6 +257,28 @@ for disk in dom.findall("./devices/disk"):
 ' "$2"
 }
 
+# e2e_qmp_opens DOM PATH: QEMU opens PATH read-only by itself, as for a
+# QMP blockdev-add (then closes it); prints QEMU's answer when it fails.
+# virsh succeeds whatever QEMU answers, so the answer is what counts.
+e2e_qmp_opens() {
+    local node=probe$RANDOM out
+    out=$(virsh qemu-monitor-command "$1" \
+        "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"$node\",\"filename\":\"$2\",\"read-only\":true}}" 2>&1) || true
+    if ! grep -q '"return"' <<<"$out"; then
+        echo "$out"
+        return 1
+    fi
+    virsh qemu-monitor-command "$1" \
+        "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"$node\"}}" >/dev/null
+}
+
+# e2e_qmp_refused DOM PATH: QEMU's open of PATH is denied (EACCES)
+e2e_qmp_refused() {
+    local out
+    out=$(e2e_qmp_opens "$1" "$2" 2>&1) && return 1
+    grep -q "Permission denied" <<<"$out"
+}
+
 # The QEMU pid of a running domain.
 e2e_qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
 

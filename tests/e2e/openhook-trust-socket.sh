@@ -41,24 +41,8 @@ victim_state() {
 }
 
 # opens NAME: QEMU opens NAME read-only through the hook (then closes it)
-opens() {
-    local node=probe$RANDOM out
-    # virsh succeeds whatever QEMU answers: look at the answer
-    out=$(virsh qemu-monitor-command "$DOM" \
-        "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"$node\",\"filename\":\"$D/$1\",\"read-only\":true}}" 2>&1) || true
-    if ! grep -q '"return"' <<<"$out"; then
-        echo "$out"
-        return 1
-    fi
-    virsh qemu-monitor-command "$DOM" \
-        "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"$node\"}}" >/dev/null
-}
-
-refused() {
-    local out
-    out=$(opens "$1" 2>&1) && return 1
-    grep -q "Permission denied" <<<"$out"
-}
+opens() { e2e_qmp_opens "$DOM" "$D/$1"; }
+refused() { e2e_qmp_refused "$DOM" "$D/$1"; }
 
 rm -rf "$D" "$VDIR"
 e2e_mkchain "$D" qcow2 base.qcow2 top.qcow2

@@ -68,6 +68,7 @@ typedef struct {
 
 #define QEMU_OPEN_HOOK_DENIAL_BURST 20
 #define QEMU_OPEN_HOOK_GRANT_BURST 200
+#define QEMU_OPEN_HOOK_RECONNECT_BURST 20
 #define QEMU_OPEN_HOOK_REPORT_WINDOW (10 * 1000 * 1000ULL)
 
 /* Connections queued on the hook's socket, and how many times the
@@ -212,6 +213,7 @@ struct _qemuOpenHook {
     /* Warnings and audit records QEMU can cause, so QEMU can flood */
     qemuOpenHookRateLimit denials;  /* denials and protocol errors */
     qemuOpenHookRateLimit grants;   /* audit records of grants */
+    qemuOpenHookRateLimit reconnects; /* "QEMU connected again" */
 };
 
 
@@ -667,6 +669,7 @@ qemuOpenHookFree(qemuOpenHook *hook)
                                  qemuOpenHookRateLimitTake(&hook->grants));
     virMutexDestroy(&hook->denials.lock);
     virMutexDestroy(&hook->grants.lock);
+    virMutexDestroy(&hook->reconnects.lock);
     g_clear_pointer(&hook->pendingLabels, g_hash_table_unref);
     qemuOpenHookRegistryLeave(hook);
     g_clear_pointer(&hook->drainedNames, g_hash_table_unref);
@@ -784,6 +787,7 @@ qemuOpenHookNew(const virDomainDef *def,
     virUUIDFormat(def->uuid, hook->uuidstr);
     qemuOpenHookRateLimitInit(&hook->denials, QEMU_OPEN_HOOK_DENIAL_BURST);
     qemuOpenHookRateLimitInit(&hook->grants, QEMU_OPEN_HOOK_GRANT_BURST);
+    qemuOpenHookRateLimitInit(&hook->reconnects, QEMU_OPEN_HOOK_RECONNECT_BURST);
 
     hook->pendingLabels = g_hash_table_new_full(g_str_hash, g_str_equal,
                                                 g_free, qemuOpenHookPendingFree);
@@ -2972,12 +2976,12 @@ qemuOpenHookAccept(int listenfd,
                    gpointer opaque)
 {
     qemuOpenHook *hook = opaque;
+    unsigned int suppressed;
     pid_t pid;
     int fd;
 
     if ((fd = accept4(listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
         int err = errno;
-        unsigned int suppressed;
 
         if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
             return G_SOURCE_CONTINUE;
@@ -3000,8 +3004,16 @@ qemuOpenHookAccept(int listenfd,
         return G_SOURCE_CONTINUE;
     }
 
-    VIR_INFO("open hook of domain '%s': QEMU connected again",
-             hook->vmname);
+    /* QEMU may reconnect as often as it likes */
+    if (qemuOpenHookRateLimitAllow(&hook->reconnects, &suppressed)) {
+        if (suppressed > 0)
+            VIR_INFO("open hook of domain '%s': QEMU connected again "
+                     "(%u earlier reconnections not logged)",
+                     hook->vmname, suppressed);
+        else
+            VIR_INFO("open hook of domain '%s': QEMU connected again",
+                     hook->vmname);
+    }
     /* QEMU only reconnects once its channel is dead */
     if (hook->source) {
         g_source_destroy(hook->source);
