@@ -14,18 +14,30 @@
 # the domain "running" without QEMU until the FUSE connection was
 # aborted.
 #
+# Part 2: the hook's own thread stuck in the file system for good (here
+# in the close of its copy of a granted fd, whose FUSE flush never
+# returns; a file system mounted over a listed file since would do the
+# same to an open): the domain still stops within 10 s, QEMU included
+# (it waits for an answer that cannot come), the daemon and the other
+# guests never wait, and the thread left behind is joined once the file
+# system answers.  With the thread joined without a deadline (patch 42),
+# `virsh destroy` did not return within 60 s and `virsh list` hung
+# behind the stopping domain's lock.
+#
 # usage: tests/e2e/openhook-trust-hang.sh   (as root; scripts/build.sh first)
 
 . "$(dirname "$0")/lib.sh"
 
 DOM=openhook-hang
 DOM2=openhook-hang-other
+DOM3=openhook-hang-close
 D=$E2E_DIR/$DOM
 MNT=$D/fuse
 TIMEOUT=3
 SLEEPFS=$E2E_LIB_DIR/../fuse/sleepfs.py
 fusepid=
 
+trap 'exit 1' TERM INT
 cleanup() {
     touch "$D/release" 2>/dev/null || true
     e2e_daemons_down
@@ -49,6 +61,18 @@ ms() {
 
 # the daemon's threads that are opening for a guest
 workers() { grep -l '^openhook-open$' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
+# the daemon's open hook threads ("vm-openhook-NAME", cut to 15 bytes)
+hookthreads() { grep -l '^vm-openhook-' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
+# how many of them are in close() (system call 3 on x86_64)
+closing() {
+    local f n=0
+    for f in $(grep -l '^vm-openhook-' /proc/"$1"/task/*/comm 2>/dev/null); do
+        [ "$(cut -d' ' -f1 "${f%comm}syscall" 2>/dev/null)" = 3 ] && n=$((n + 1))
+    done
+    echo "$n"
+}
 
 if ! [ -e /dev/fuse ] || ! /usr/bin/python3 -c 'import fusepy' 2>/dev/null; then
     echo "# SKIP: no /dev/fuse or python3-fusepy"
@@ -132,6 +156,62 @@ check "$DOM2's domblkinfo still answers" virsh domblkinfo "$DOM2" sda
 rm -f "$D/hang-on"
 check "$DOM starts again" virsh start "$DOM"
 check "destroy $DOM" virsh destroy "$DOM"
+
+# Part 2: the hook's thread itself stuck in the file system
+e2e_mkchain "$D" qcow2 close.qcow2
+e2e_domain_xml "$DOM3" "$D/close.qcow2" |
+    sed "s|</devices>|</devices>\n  <openhook mode='enforce'>\n    <file path='$MNT/flush.img'/>\n    <file path='$MNT/fast.img'/>\n  </openhook>|" \
+    > "$D/$DOM3.xml"
+check "define $DOM3" virsh define "$D/$DOM3.xml"
+check "start $DOM3" virsh start "$DOM3"
+qpid=$(e2e_qemu_pid "$DOM3")
+threads=$(hookthreads "$vpid")
+rm -f "$D/release"
+touch "$D/hang-on"
+# From now on root's close of flush.img never returns: the hook's
+# thread closes its copy once QEMU got the fd
+check "QEMU gets flush.img" virsh_within 30 qemu-monitor-command "$DOM3" \
+    "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"flush\",\"filename\":\"$MNT/flush.img\",\"read-only\":true}}"
+for _ in $(seq 50); do [ "$(closing "$vpid")" -ge 1 ] && break; sleep 0.1; done
+check "the hook's thread is stuck in close()" test "$(closing "$vpid")" -ge 1
+# QEMU's next open waits for an answer from that thread
+virsh qemu-monitor-command "$DOM3" \
+    "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"fast\",\"filename\":\"$MNT/fast.img\",\"read-only\":true}}" \
+    > "$D/blockdev-add-fast.out" 2>&1 &
+addpid=$!
+sleep 1
+check "QEMU's next open waits (blockdev-add has not returned)" kill -0 "$addpid"
+
+ms virsh_within 10 list
+check "meanwhile virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+ms virsh_within 10 domblkinfo "$DOM2" sda
+check "meanwhile $DOM2's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+
+ms virsh_within 60 destroy "$DOM3"
+check "virsh destroy of $DOM3 completes within 10 s (${t} ms)" test "$t" -lt 10000 -a "$rc" = 0
+check_eq "$DOM3 is shut off" "shut off" "$(virsh_within 10 domstate "$DOM3")"
+check "QEMU is gone" e2e_wait_gone "$qpid"
+wait "$addpid" || true
+ms virsh_within 10 list
+check "virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
+check "... while the thread is still stuck" test "$(closing "$vpid")" -ge 1 -a ! -e "$D/release"
+check "the daemon says it stopped without it" \
+    grep -q "open hook of domain '$DOM3': its thread did not stop within" "$E2E_LOGS/virtqemud.log"
+
+# The file system answers: the thread left behind comes back and goes
+touch "$D/release"
+for _ in $(seq 50); do [ "$(hookthreads "$vpid")" -lt "$threads" ] && break; sleep 0.1; done
+check "once the close returns, the thread is joined" test "$(hookthreads "$vpid")" -lt "$threads"
+check "... and logged" grep -q "the open hook thread of stopped domain '$DOM3' came back" "$E2E_LOGS/virtqemud-debug.log"
+check "... and the daemon holds no fd of the FUSE file system" \
+    eval '! ls -l /proc/'"$vpid"'/fd | grep -qF "$MNT/"'
+rm -f "$D/hang-on"
+check "$DOM3 starts again" virsh_within 60 start "$DOM3"
+check "QEMU gets flush.img now" virsh_within 30 qemu-monitor-command "$DOM3" \
+    "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"flush\",\"filename\":\"$MNT/flush.img\",\"read-only\":true}}"
+check "destroy $DOM3" virsh_within 30 destroy "$DOM3"
+check "undefine $DOM3" virsh undefine "$DOM3"
+
 check "destroy $DOM2" virsh destroy "$DOM2"
 check "undefine" virsh undefine "$DOM"
 check "undefine $DOM2" virsh undefine "$DOM2"

@@ -4,13 +4,16 @@
    sleepfs.py MOUNTPOINT [--sleep SECONDS] [--trigger FILE] [--release FILE]
               [--size BYTES] [--allow-other]
 
-Two files, both SIZE bytes of zeros (1 MiB by default):
+Three files, all SIZE bytes of zeros (1 MiB by default):
 
-  fast.img  opens at once
-  hang.img  open() sleeps SECONDS (default: forever, i.e. until released);
-            with --trigger, only while FILE exists (so a guest can be
-            started on it and made to hang later); with --release, an
-            open ends as soon as FILE exists (the open then succeeds)
+  fast.img   opens at once
+  hang.img   open() sleeps SECONDS (default: forever, i.e. until released);
+             with --trigger, only while FILE exists (so a guest can be
+             started on it and made to hang later); with --release, an
+             open ends as soon as FILE exists (the open then succeeds)
+  flush.img  opens at once, but a close() by root (its FUSE flush) sleeps
+             as an open of hang.img does: root's copy of an fd it handed
+             on, closed after the open succeeded
 
 The process runs in the foreground until the file system is unmounted
 (fusermount3 -u, umount, or an abort through /sys/fs/fuse/connections).
@@ -28,9 +31,11 @@ import threading
 import time
 
 try:
-    from fusepy import FUSE, FuseOSError, Operations
+    from fusepy import FUSE, FuseOSError, Operations, fuse_get_context
 except ImportError:  # fusepy's upstream module name
-    from fuse import FUSE, FuseOSError, Operations
+    from fuse import FUSE, FuseOSError, Operations, fuse_get_context
+
+FILES = ("fast.img", "hang.img", "flush.img")
 
 
 class SleepFS(Operations):
@@ -41,7 +46,7 @@ class SleepFS(Operations):
         self.fh = 0
 
     def _file(self, path):
-        if path not in ("/fast.img", "/hang.img"):
+        if path[1:] not in FILES:
             raise FuseOSError(errno.ENOENT)
 
     def getattr(self, path, fh=None):
@@ -54,7 +59,7 @@ class SleepFS(Operations):
                     st_size=self.args.size)
 
     def readdir(self, path, fh):
-        return [".", "..", "fast.img", "hang.img"]
+        return [".", ".."] + list(FILES)
 
     def _hang(self):
         a = self.args
@@ -73,6 +78,12 @@ class SleepFS(Operations):
         with self._mu:
             self.fh += 1
             return self.fh
+
+    def flush(self, path, fh):
+        uid, _, _ = fuse_get_context()
+        if path == "/flush.img" and uid == 0:
+            self._hang()
+        return 0
 
     def read(self, path, size, offset, fh):
         size = max(0, min(size, self.args.size - offset))

@@ -321,6 +321,62 @@ testPeerClosedNoDecision(Fixture *f,
 }
 
 
+typedef struct {
+    int sock;
+    ssize_t got;
+} HangUpReader;
+
+
+static gpointer
+hangUpRead(gpointer opaque)
+{
+    HangUpReader *r = opaque;
+    char buf[64];
+
+    /* blocks, as QEMU waiting for the answer to an open */
+    r->got = recv(r->sock, buf, sizeof(buf), 0);
+    return NULL;
+}
+
+
+/* A peer blocked waiting for an answer gets end-of-file when the
+ * connection is hung up from another thread, whatever its own thread
+ * does; that thread then closes the connection on its next dispatch,
+ * and a hang-up after the close does nothing. */
+static void
+testHangUp(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("guest1");
+    virOpenHookBrokerConn *conn;
+    HangUpReader r = { .got = 1 };
+    GThread *reader;
+    char buf[64];
+    int sv[2];
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), ==, 0);
+    conn = virOpenHookBrokerConnNew(wl, sv[0]);
+    ohtSendRaw(sv[1], buf,
+               virOpenHookProtoEncodeHello(buf, VIR_OPENHOOK_PROTO_VERSION, 0), -1);
+    g_assert_true(virOpenHookBrokerConnDispatch(conn, G_IO_IN));
+    g_assert_cmpint(ohtRecvRaw(sv[1], buf, sizeof(buf), NULL, 5000), >, 0);
+
+    r.sock = sv[1];
+    reader = g_thread_new("hangup-reader", hangUpRead, &r);
+    g_usleep(100 * 1000);
+    virOpenHookBrokerConnHangUp(conn);
+    g_thread_join(reader);
+    g_assert_cmpint(r.got, ==, 0);
+
+    g_assert_false(virOpenHookBrokerConnDispatch(conn, G_IO_IN | G_IO_HUP));
+    g_assert_true(virOpenHookBrokerConnIsClosed(conn));
+    g_assert_cmpint(virOpenHookBrokerConnGetCloseReason(conn), ==,
+                    VIR_OPENHOOK_REASON_PEER_CLOSED);
+    virOpenHookBrokerConnHangUp(conn);
+    virOpenHookBrokerConnFree(conn);
+    virOpenHookCloseFD(&sv[1]);
+}
+
+
 /* A client that pipelines more than max_outstanding requests without
  * reading is throttled, not dropped, and gets every reply in order. */
 static void
@@ -577,6 +633,7 @@ main(int argc,
     ADD("dir-over-socket", testDirOverSocket);
     g_test_add("/broker/backpressure", Fixture, GUINT_TO_POINTER(4),
                fixtureSetup, testBackpressure, fixtureTeardown);
+    g_test_add_func("/broker/hang-up", testHangUp);
     g_test_add_func("/broker/event-mask", testEventMask);
     g_test_add_func("/broker/nested-loop-batch", testNestedLoop);
     return g_test_run();

@@ -45,6 +45,7 @@ typedef struct {
     char *release;      /* created: every hanging open returns */
     char *hang;         /* mnt/hang.img: open() sleeps */
     char *fast;         /* mnt/fast.img: on FUSE, opens at once */
+    char *flush;        /* mnt/flush.img: root's close() sleeps */
     char *local;        /* tmp/local.img */
     GPid fusepid;
     char *skip;
@@ -199,32 +200,53 @@ serve(Fixture *f,
 }
 
 
+/* Fixture data: list hang.img and flush.img on the local file system
+ * before sleepfs is mounted over them */
+static const char *const mountedLater = "mounted-later";
+
+
 static void
 fixtureSetup(Fixture *f,
              gconstpointer data)
 {
-    const char *sleep = data ? data : "-1";
+    bool later = data == mountedLater;
+    const char *sleep = data && !later ? data : "-1";
 
     f->tmp = ohtTmpNew();
     f->mnt = g_build_filename(f->tmp, "mnt", NULL);
     f->release = g_build_filename(f->tmp, "release", NULL);
     f->hang = g_build_filename(f->mnt, "hang.img", NULL);
     f->fast = g_build_filename(f->mnt, "fast.img", NULL);
+    f->flush = g_build_filename(f->mnt, "flush.img", NULL);
     f->local = ohtWriteFile(f->tmp, "local.img", "local");
     f->sockA = f->sockB = -1;
     f->nextId = 1;
     g_mutex_init(&f->lock);
     g_assert_cmpint(g_mkdir(f->mnt, 0755), ==, 0);
+
+    f->wlA = virOpenHookWhitelistNew("guestA");
+    f->evA = ohtEventsNew(f->wlA);
+    if (later) {
+        g_autofree char *h = ohtWriteFile(f->mnt, "hang.img", "local");
+        g_autofree char *l = ohtWriteFile(f->mnt, "flush.img", "local");
+
+        g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->hang, VIR_OPENHOOK_ACCESS_RO,
+                                                0, NULL, NULL), ==, 0);
+        g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->flush, VIR_OPENHOOK_ACCESS_RO,
+                                                0, NULL, NULL), ==, 0);
+        /* bound to the local files; they go, the entries stay */
+        g_assert_cmpint(unlink(h), ==, 0);
+        g_assert_cmpint(unlink(l), ==, 0);
+    }
     if (!mountSleepFS(f, sleep))
         return;
 
     f->ctx = g_main_context_new();
     f->loop = g_main_loop_new(f->ctx, FALSE);
 
-    f->wlA = virOpenHookWhitelistNew("guestA");
-    f->evA = ohtEventsNew(f->wlA);
-    g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->hang, VIR_OPENHOOK_ACCESS_RO,
-                                            0, NULL, NULL), ==, 0);
+    if (!later)
+        g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->hang, VIR_OPENHOOK_ACCESS_RO,
+                                                0, NULL, NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->fast, VIR_OPENHOOK_ACCESS_RO,
                                             0, NULL, NULL), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wlA, f->local, VIR_OPENHOOK_ACCESS_RO,
@@ -275,6 +297,7 @@ fixtureTeardown(Fixture *f,
     g_free(f->release);
     g_free(f->hang);
     g_free(f->fast);
+    g_free(f->flush);
     g_free(f->local);
     g_free(f->skip);
     ohtTmpFree(f->tmp);
@@ -624,6 +647,62 @@ testGoneFirst(Fixture *f,
 }
 
 
+/* A file system mounted over listed files after they were listed (QEMU's
+ * user can, when it shares the daemon's mount namespace): with shared
+ * mounts every open is a worker's, so one that hangs is answered at the
+ * deadline, and a file that is not the listed one is closed by the
+ * worker, where a close that never returns (root's FLUSH of flush.img)
+ * stalls nobody. */
+static void
+testMountedLater(Fixture *f,
+                 gconstpointer data G_GNUC_UNUSED)
+{
+    virOpenHookEntryInfo info = { 0 };
+    unsigned int fds;
+    gint64 start;
+    gint64 took;
+    uint32_t id;
+    int status;
+
+    SKIP_IF_NO_FUSE(f);
+    /* listed on the local file system: nothing says they may hang */
+    g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wlA, f->hang, &info), ==, 0);
+    g_assert_false(info.mayHang);
+    virOpenHookEntryInfoClear(&info);
+    virOpenHookWhitelistSetSharedMounts(f->wlA, true);
+    fds = ohtCountFDs();
+
+    /* opens at once, but is not the listed file: refused, promptly */
+    id = sendOpen(f, f->sockA, f->flush);
+    g_assert_true(recvOpen(f->sockA, id, DEADLINE_MS / 2, &status));
+    g_assert_cmpint(status, ==, -EACCES);
+    g_assert_cmpuint(ohtEventsReason(f->evA, VIR_OPENHOOK_REASON_IDENTITY), ==, 1);
+    g_assert_true(loopAnswers(f, 500));
+
+    /* hangs: answered at the deadline, the loop going on meanwhile */
+    start = g_get_monotonic_time();
+    id = sendOpen(f, f->sockA, f->hang);
+    g_usleep(100 * 1000);
+    g_assert_true(loopAnswers(f, 500));
+    g_assert_true(recvOpen(f->sockA, id, 3 * DEADLINE_MS, &status));
+    took = (g_get_monotonic_time() - start) / 1000;
+    g_assert_cmpint(status, ==, -ETIMEDOUT);
+    g_assert_cmpint(took, <, DEADLINE_MS + 1000);
+
+    /* the guest's other files are served */
+    id = sendOpen(f, f->sockA, f->local);
+    g_assert_true(recvOpen(f->sockA, id, 1000, &status));
+    g_assert_cmpint(status, ==, 0);
+
+    /* two workers in the kernel (a close, an open) until it answers */
+    g_assert_cmpuint(virOpenHookWhitelistGetWorkers(f->wlA), ==, 2);
+    g_assert_true(g_file_set_contents(f->release, "", 0, NULL));
+    g_assert_true(workersGone(f->wlA, 5000));
+    g_assert_cmpuint(fdsBackTo(fds, 2000), ==, fds);
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wlA), ==, 0);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -638,6 +717,7 @@ main(int argc,
     ADD("slow-in-time", testSlowInTime, "0.3");
     ADD("cap", testCap, NULL);
     ADD("gone-first", testGoneFirst, NULL);
+    ADD("mounted-later", testMountedLater, mountedLater);
 #undef ADD
 
     return g_test_run();

@@ -1164,6 +1164,98 @@ testTrustValidate(Fixture *f,
 }
 
 
+typedef struct {
+    GMutex lock;
+    GCond cond;
+    bool inCallback;
+    bool release;
+    bool unset;         /* SetEventCallback(NULL) returned */
+    virOpenHookWhitelist *wl;
+} SlowCallback;
+
+
+/* An event callback that stays in progress until released */
+static void
+slowCallback(const virOpenHookEvent *ev G_GNUC_UNUSED,
+             void *opaque)
+{
+    SlowCallback *c = opaque;
+
+    g_mutex_lock(&c->lock);
+    c->inCallback = true;
+    g_cond_broadcast(&c->cond);
+    while (!c->release)
+        g_cond_wait(&c->cond, &c->lock);
+    g_mutex_unlock(&c->lock);
+}
+
+
+static gpointer
+slowEmit(gpointer opaque)
+{
+    SlowCallback *c = opaque;
+    virOpenHookEvent ev = { .type = VIR_OPENHOOK_EVENT_CLOSE };
+
+    virOpenHookWhitelistEmit(c->wl, &ev);
+    return NULL;
+}
+
+
+static gpointer
+slowUnset(gpointer opaque)
+{
+    SlowCallback *c = opaque;
+
+    virOpenHookWhitelistSetEventCallback(c->wl, NULL, NULL);
+    g_mutex_lock(&c->lock);
+    c->unset = true;
+    g_cond_broadcast(&c->cond);
+    g_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+
+/* Unsetting the event callback waits for a call of it in progress on
+ * another thread (an abandoned broker thread, say): once it returned,
+ * the callback's data may be freed. */
+static void
+testEventCallbackUnset(void)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("guest1");
+    SlowCallback c = { .wl = wl };
+    GThread *emitter;
+    GThread *unsetter;
+    gint64 deadline;
+    bool unset;
+
+    g_mutex_init(&c.lock);
+    g_cond_init(&c.cond);
+    virOpenHookWhitelistSetEventCallback(wl, slowCallback, &c);
+    emitter = g_thread_new("emit", slowEmit, &c);
+    g_mutex_lock(&c.lock);
+    while (!c.inCallback)
+        g_cond_wait(&c.cond, &c.lock);
+    g_mutex_unlock(&c.lock);
+
+    unsetter = g_thread_new("unset", slowUnset, &c);
+    deadline = g_get_monotonic_time() + 300 * G_TIME_SPAN_MILLISECOND;
+    g_mutex_lock(&c.lock);
+    while (!c.unset && g_cond_wait_until(&c.cond, &c.lock, deadline))
+        ;
+    unset = c.unset;
+    c.release = true;
+    g_cond_broadcast(&c.cond);
+    g_mutex_unlock(&c.lock);
+    g_assert_false(unset);
+
+    g_thread_join(emitter);
+    g_thread_join(unsetter);
+    g_assert_true(c.unset);
+    g_mutex_clear(&c.lock);
+    g_cond_clear(&c.cond);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -1200,5 +1292,6 @@ main(int argc,
     ADD("trust-create", testTrustCreate);
     ADD("trust-dir-dotdot", testTrustDirDotDot);
     ADD("trust-validate", testTrustValidate);
+    g_test_add_func("/whitelist/event-callback-unset", testEventCallbackUnset);
     return g_test_run();
 }

@@ -43,6 +43,7 @@
 #include "viropenhookbroker.h"
 #include "virrandom.h"
 #include "virstring.h"
+#include "virtime.h"
 #include "virutil.h"
 #include "viruuid.h"
 
@@ -125,6 +126,58 @@ qemuOpenHookRateLimitTake(qemuOpenHookRateLimit *rl)
 
 
 /*
+ * What the hook's thread may touch of the hook.  That thread can be
+ * stuck in the kernel for good: in an open, a truncate or the close of
+ * a file whose file system does not answer (a FUSE daemon of QEMU's
+ * user, a hard NFS mount whose server is gone), and the domain must be
+ * able to stop all the same (see qemuOpenHookStopThread).  So the
+ * hook's own sources get this as their data, not the hook, and look at
+ * the hook only under @lock, while it is still there.
+ */
+typedef struct {
+    gint refs;
+    virMutex lock;
+    virCond cond;
+    qemuOpenHook *hook;     /* NULL once the hook let go of its thread */
+    bool stopped;           /* the thread took the hook's sources away */
+} qemuOpenHookServing;
+
+
+static qemuOpenHookServing *
+qemuOpenHookServingNew(qemuOpenHook *hook)
+{
+    qemuOpenHookServing *serving = g_new0(qemuOpenHookServing, 1);
+
+    serving->refs = 1;
+    serving->hook = hook;
+    ignore_value(virMutexInit(&serving->lock));
+    ignore_value(virCondInit(&serving->cond));
+    return serving;
+}
+
+
+static qemuOpenHookServing *
+qemuOpenHookServingRef(qemuOpenHookServing *serving)
+{
+    g_atomic_int_inc(&serving->refs);
+    return serving;
+}
+
+
+static void
+qemuOpenHookServingUnref(void *opaque)
+{
+    qemuOpenHookServing *serving = opaque;
+
+    if (!serving || !g_atomic_int_dec_and_test(&serving->refs))
+        return;
+    virMutexDestroy(&serving->lock);
+    virCondDestroy(&serving->cond);
+    g_free(serving);
+}
+
+
+/*
  * The open hook of one running domain: its whitelist, and the broker
  * end of the channel QEMU sends its open requests on.  The broker is
  * served from an event thread of its own and never takes the domain
@@ -156,10 +209,12 @@ struct _qemuOpenHook {
     int qemufd;     /* QEMU's end of the channel, until it is passed */
     int listenfd;
     virEventThread *thread;     /* serves the connection and the socket */
+    qemuOpenHookServing *serving;   /* what the thread knows of the hook */
     GSource *listenSource;
     GSource *listenRetry;   /* accepting again after running out of fds */
     GMainContext *context;
     pid_t pid;      /* the only process that may connect */
+    bool disconnected;  /* QEMU is being killed: serve nothing more */
     bool restoring; /* see qemuOpenHookRestore */
 
     /* Who creates and owns the socket file: QEMU's user, in a directory
@@ -618,6 +673,175 @@ qemuOpenHookIsDrained(qemuOpenHook *hook,
 }
 
 
+/* Serve nothing more.  On the hook's thread, or on another one with
+ * serving->lock held while the thread is stuck in the broker: the
+ * hook's own callbacks run under that lock, and g_source_destroy() is
+ * thread-safe (a dispatch in progress goes on, and the source is freed
+ * once it returned). */
+static void
+qemuOpenHookDestroySources(qemuOpenHook *hook)
+{
+    GSource **sources[] = {
+        &hook->listenSource, &hook->listenRetry, &hook->source,
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(sources); i++) {
+        if (!*sources[i])
+            continue;
+        g_source_destroy(*sources[i]);
+        g_clear_pointer(sources[i], g_source_unref);
+    }
+}
+
+
+/* Runs on the hook's thread, whenever it gets there */
+static gboolean
+qemuOpenHookStopServing(gpointer opaque)
+{
+    qemuOpenHookServing *serving = opaque;
+    VIR_LOCK_GUARD lock = virLockGuardLock(&serving->lock);
+
+    if (serving->hook)
+        qemuOpenHookDestroySources(serving->hook);
+    serving->stopped = true;
+    virCondSignal(&serving->cond);
+    return G_SOURCE_REMOVE;
+}
+
+
+typedef struct {
+    char *vmname;
+    virEventThread *thread;
+    virOpenHookBrokerConn *conn;
+} qemuOpenHookLeftBehind;
+
+
+/* Joins a hook's thread that was stuck when its domain stopped, and
+ * frees the connection it served, whenever the thread comes back. */
+static void
+qemuOpenHookJoinLeftBehind(void *opaque)
+{
+    qemuOpenHookLeftBehind *left = opaque;
+
+    g_object_unref(left->thread);
+    virOpenHookBrokerConnFree(left->conn);
+    VIR_INFO("the open hook thread of stopped domain '%s' came back",
+             left->vmname);
+    g_free(left->vmname);
+    g_free(left);
+}
+
+
+/*
+ * Stop the hook's thread, waiting for it at most as long as an open may
+ * take.  The thread serves QEMU and opens (and truncates, and closes
+ * its copies of) the files QEMU gets; most of those calls cannot hang,
+ * but a FUSE file system or a hard NFS mount can make any of them
+ * wait for ever (its daemon belongs to QEMU's user, its server is
+ * gone, it was mounted over a listed file after the file was listed),
+ * and a domain that is stopping holds its lock and its job: waiting
+ * for such a thread would leave the domain stopping for ever, and
+ * every command that locks it, "virsh list" included, waiting with it.
+ * So the thread is asked to stop; if it does not within the deadline
+ * it is left behind to be joined by a thread of its own, with the
+ * connection it may still use, and nothing of the hook is touched by
+ * it again: its callbacks find serving->hook gone and the whitelist's
+ * event callback unset, whose reference it keeps through the
+ * connection.  Only the stuck domain's own requests ever waited.
+ */
+static void
+qemuOpenHookStopThread(qemuOpenHook *hook)
+{
+    qemuOpenHookServing *serving = hook->serving;
+    unsigned int timeoutMs = hook->openTimeoutMs ? hook->openTimeoutMs :
+                                                   VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS;
+    qemuOpenHookLeftBehind *left;
+    unsigned long long deadline;
+    virThread thr;
+    GSource *stop;
+    bool stopped;
+
+    if (!hook->thread)
+        return;
+
+    stop = g_idle_source_new();
+    g_source_set_priority(stop, G_PRIORITY_HIGH);
+    g_source_set_callback(stop, qemuOpenHookStopServing,
+                          qemuOpenHookServingRef(serving),
+                          qemuOpenHookServingUnref);
+    g_source_attach(stop, hook->context);
+    g_source_unref(stop);
+
+    if (virTimeMillisNow(&deadline) < 0)
+        deadline = 0;
+    deadline += timeoutMs;
+
+    virMutexLock(&serving->lock);
+    while (!serving->stopped &&
+           virCondWaitUntil(&serving->cond, &serving->lock, deadline) == 0)
+        ;
+    stopped = serving->stopped;
+    /* from now on the thread leaves the hook alone */
+    serving->hook = NULL;
+    if (!stopped)
+        qemuOpenHookDestroySources(hook);
+    virMutexUnlock(&serving->lock);
+
+    if (stopped) {
+        /* nothing left to serve: the thread ends at once */
+        g_clear_pointer(&hook->thread, g_object_unref);
+        return;
+    }
+
+    /* before the hook goes: the stuck thread may emit events later */
+    virOpenHookWhitelistSetEventCallback(hook->wl, NULL, NULL);
+
+    VIR_WARN("open hook of domain '%s': its thread did not stop within "
+             "%u ms (a file system that does not answer?); the domain "
+             "stops without waiting for it", hook->vmname, timeoutMs);
+
+    left = g_new0(qemuOpenHookLeftBehind, 1);
+    left->vmname = g_strdup(hook->vmname);
+    left->thread = g_steal_pointer(&hook->thread);
+    left->conn = g_steal_pointer(&hook->conn);
+    if (virThreadCreateFull(&thr, false, qemuOpenHookJoinLeftBehind,
+                            "vm-openhook-end", false, left) < 0) {
+        /* never wait for it: rather leak what it may still use */
+        VIR_WARN("open hook of domain '%s': cannot create a thread to "
+                 "join its thread: it is left as it is", hook->vmname);
+        g_free(left->vmname);
+        g_free(left);
+    }
+}
+
+
+/**
+ * qemuOpenHookDisconnect:
+ * @hook: the domain's open hook
+ *
+ * QEMU is about to be killed for good.  A QEMU waiting for the answer
+ * to an open that the hook's thread is stuck in (see
+ * qemuOpenHookStopThread) waits in the kernel and would only die of the
+ * SIGKILL that follows SIGTERM seconds later: end its channel, so that
+ * its wait ends with end-of-file and it acts on SIGTERM.  QEMU connects
+ * again when its channel dies, so the socket stops taking connections
+ * first (a connect() is refused), for the rest of the domain's life.
+ */
+void
+qemuOpenHookDisconnect(qemuOpenHook *hook)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&hook->serving->lock);
+
+    hook->disconnected = true;
+    if (hook->listenfd >= 0)
+        shutdown(hook->listenfd, SHUT_RDWR);
+    /* the connection only changes under this lock (qemuOpenHookAccept) */
+    if (hook->conn)
+        virOpenHookBrokerConnHangUp(hook->conn);
+}
+
+
 void
 qemuOpenHookFree(qemuOpenHook *hook)
 {
@@ -627,24 +851,14 @@ qemuOpenHookFree(qemuOpenHook *hook)
     /* the domain or the daemon is going away: nobody to tell */
     hook->drained = NULL;
     /* stop serving first: nothing of the hook runs after this */
-    g_clear_pointer(&hook->thread, g_object_unref);
+    qemuOpenHookStopThread(hook);
+    qemuOpenHookServingUnref(hook->serving);
     /* the whitelist may outlive the hook (a worker stuck in an open
      * holds a reference): it must not call back into a freed hook */
     if (hook->wl)
         virOpenHookWhitelistSetEventCallback(hook->wl, NULL, NULL);
 
-    if (hook->listenSource) {
-        g_source_destroy(hook->listenSource);
-        g_source_unref(hook->listenSource);
-    }
-    if (hook->listenRetry) {
-        g_source_destroy(hook->listenRetry);
-        g_source_unref(hook->listenRetry);
-    }
-    if (hook->source) {
-        g_source_destroy(hook->source);
-        g_source_unref(hook->source);
-    }
+    qemuOpenHookDestroySources(hook);
     g_clear_pointer(&hook->conn, virOpenHookBrokerConnFree);
     g_clear_pointer(&hook->context, g_main_context_unref);
     /* no new opener (waits for a start in progress), and kills and
@@ -779,6 +993,7 @@ qemuOpenHookNew(const virDomainDef *def,
     hook->qemufd = -1;
     hook->listenfd = -1;
     hook->pid = -1;
+    hook->serving = qemuOpenHookServingNew(hook);
     hook->mode = mode;
     hook->preload = g_strdup(preload);
     hook->sockpath = g_strdup(sockpath);
@@ -847,6 +1062,28 @@ qemuOpenHookSetOpenTimeout(qemuOpenHook *hook,
                            unsigned int seconds)
 {
     hook->openTimeoutMs = MIN(seconds, G_MAXUINT / 1000) * 1000;
+}
+
+
+/**
+ * qemuOpenHookSetSharedMounts:
+ * @hook: the domain's open hook
+ * @shared: QEMU runs in the daemon's mount namespace
+ *
+ * Whether a listed file's open can hang is decided when the file is
+ * listed, from its file system.  Without a mount namespace of its own,
+ * QEMU's user can mount a file system where the daemon sees it later
+ * (FUSE, with user_allow_other in fuse.conf), over a listed file or a
+ * directory above it that it owns, and make root's next open of that
+ * file wait for ever.  Every open is then made by a worker that the
+ * broker can abandon at its deadline, never on the hook's thread: stuck
+ * there, it would leave every later request of QEMU unanswered.
+ */
+void
+qemuOpenHookSetSharedMounts(qemuOpenHook *hook,
+                            bool shared)
+{
+    virOpenHookWhitelistSetSharedMounts(hook->wl, shared);
 }
 
 
@@ -2937,7 +3174,8 @@ qemuOpenHookWatchListen(qemuOpenHook *hook)
     hook->listenSource = g_unix_fd_source_new(hook->listenfd, G_IO_IN);
     g_source_set_callback(hook->listenSource,
                           (GSourceFunc)qemuOpenHookAccept,
-                          hook, NULL);
+                          qemuOpenHookServingRef(hook->serving),
+                          qemuOpenHookServingUnref);
     g_source_attach(hook->listenSource, hook->context);
 }
 
@@ -2945,8 +3183,12 @@ qemuOpenHookWatchListen(qemuOpenHook *hook)
 static gboolean
 qemuOpenHookResumeListen(gpointer opaque)
 {
-    qemuOpenHook *hook = opaque;
+    qemuOpenHookServing *serving = opaque;
+    VIR_LOCK_GUARD lock = virLockGuardLock(&serving->lock);
+    qemuOpenHook *hook = serving->hook;
 
+    if (!hook)
+        return G_SOURCE_REMOVE;
     g_clear_pointer(&hook->listenRetry, g_source_unref);
     qemuOpenHookWatchListen(hook);
     return G_SOURCE_REMOVE;
@@ -2960,7 +3202,8 @@ qemuOpenHookPauseListen(qemuOpenHook *hook)
     g_clear_pointer(&hook->listenSource, g_source_unref);
     hook->listenRetry = g_timeout_source_new(1000);
     g_source_set_callback(hook->listenRetry, qemuOpenHookResumeListen,
-                          hook, NULL);
+                          qemuOpenHookServingRef(hook->serving),
+                          qemuOpenHookServingUnref);
     g_source_attach(hook->listenRetry, hook->context);
 }
 
@@ -2975,10 +3218,16 @@ qemuOpenHookAccept(int listenfd,
                    GIOCondition cond G_GNUC_UNUSED,
                    gpointer opaque)
 {
-    qemuOpenHook *hook = opaque;
+    qemuOpenHookServing *serving = opaque;
+    VIR_LOCK_GUARD lock = virLockGuardLock(&serving->lock);
+    qemuOpenHook *hook = serving->hook;
     unsigned int suppressed;
     pid_t pid;
     int fd;
+
+    /* the socket, shut down, polls readable for ever */
+    if (!hook || hook->disconnected)
+        return G_SOURCE_REMOVE;
 
     if ((fd = accept4(listenfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
         int err = errno;

@@ -27,6 +27,9 @@ typedef struct _qemuOpenHook qemuOpenHook;
 
 void
 qemuOpenHookFree(qemuOpenHook *hook);
+
+void
+qemuOpenHookDisconnect(qemuOpenHook *hook);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(qemuOpenHook, qemuOpenHookFree);
 
 qemuOpenHook *
@@ -47,6 +50,10 @@ qemuOpenHookGetSocketPath(qemuOpenHook *hook);
 void
 qemuOpenHookSetOpenTimeout(qemuOpenHook *hook,
                            unsigned int seconds);
+
+void
+qemuOpenHookSetSharedMounts(qemuOpenHook *hook,
+                            bool shared);
 
 int
 qemuOpenHookPrepareOpener(qemuOpenHook *hook,

@@ -530,6 +530,12 @@ typedef struct {
     char *rel;              /* and the guest's rest beneath it */
     int oflags;
     unsigned int mode;
+    /* The file the entry is bound to, if it is: anything else is closed
+     * by the worker, where a close that hangs (a FUSE FLUSH of a file
+     * system mounted over the name since) stalls nobody */
+    bool bound;
+    dev_t dev;
+    ino_t ino;
 
     /* The result, written by the worker before it sets @done */
     gint done;
@@ -561,17 +567,34 @@ virOpenHookBrokerJobRun(void *opaque)
 {
     virOpenHookBrokerJob *job = opaque;
     virOpenHookReason reason = VIR_OPENHOOK_REASON_NONE;
+    int stray = -1;
     int fd;
 
     fd = virOpenHookBrokerOpenFile(job->path, job->dirfd, job->rel,
                                    job->oflags, job->mode, &job->st, &reason);
+    if (fd >= 0 && job->bound &&
+        (job->st.st_dev != job->dev || job->st.st_ino != job->ino)) {
+        /* what Commit() would refuse, closed below */
+        stray = fd;
+        fd = -EACCES;
+        reason = VIR_OPENHOOK_REASON_IDENTITY;
+    }
     virOpenHookCloseFD(&job->dirfd);
     job->reason = reason;
     job->fd = fd;
     g_atomic_int_set(&job->done, 1);
-    virOpenHookWhitelistWorkerRelease(job->wl);
-    /* the connection's end polls readable (hung up) from now on */
-    virOpenHookCloseFD(&job->wfd);
+    if (stray >= 0) {
+        /* Answer first: this close may hang (the FLUSH of a file system
+         * mounted over the name since), and the worker counts as stuck
+         * until it returned. */
+        virOpenHookCloseFD(&job->wfd);
+        virOpenHookCloseFD(&stray);
+        virOpenHookWhitelistWorkerRelease(job->wl);
+    } else {
+        virOpenHookWhitelistWorkerRelease(job->wl);
+        /* the connection's end polls readable (hung up) from now on */
+        virOpenHookCloseFD(&job->wfd);
+    }
     virOpenHookBrokerJobUnref(job);
     return NULL;
 }
@@ -610,6 +633,12 @@ virOpenHookBrokerJobStart(virOpenHookWhitelist *wl,
     job->mode = req->mode;
     job->path = g_strdup(req->openpath);
     job->rel = g_strdup(req->ticket.rel);
+    /* (a removed entry or a changed access: Commit() refuses it) */
+    if (!req->ticket.dir &&
+        virOpenHookWhitelistTicketBinding(wl, &req->ticket, req->oflags,
+                                          &job->bound, &job->dev,
+                                          &job->ino) != VIR_OPENHOOK_REASON_NONE)
+        job->bound = false;
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
         g_snprintf(req->detail, sizeof(req->detail), "worker: %s",
                    g_strerror(errno));
@@ -667,6 +696,7 @@ typedef struct {
 struct _virOpenHookBrokerConn {
     virOpenHookWhitelist *wl;
     int sock;
+    GMutex sockLock;    /* closing @sock, against HangUp() */
     unsigned int maxOutstanding;
     bool helloDone;
     bool closing;       /* close once the queued replies are sent */
@@ -711,6 +741,7 @@ virOpenHookBrokerConnNew(virOpenHookWhitelist *wl,
 
     conn->wl = virOpenHookWhitelistRef(wl);
     conn->sock = sock;
+    g_mutex_init(&conn->sockLock);
     conn->maxOutstanding = VIR_OPENHOOK_DEFAULT_MAX_OUTSTANDING;
     conn->openTimeoutMs = VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS;
     g_queue_init(&conn->replies);
@@ -814,7 +845,9 @@ virOpenHookBrokerConnShutdown(virOpenHookBrokerConn *conn)
                                      &other);
     while ((reply = g_queue_pop_head(&conn->replies)))
         virOpenHookReplyDiscard(conn->wl, reply);
+    g_mutex_lock(&conn->sockLock);
     virOpenHookCloseFD(&conn->sock);
+    g_mutex_unlock(&conn->sockLock);
     conn->closed = true;
 }
 
@@ -847,6 +880,7 @@ virOpenHookBrokerConnFree(virOpenHookBrokerConn *conn)
     if (!conn->closed)
         virOpenHookBrokerConnShutdown(conn);
     virOpenHookWhitelistUnref(conn->wl);
+    g_mutex_clear(&conn->sockLock);
     g_free(conn->buf);
     g_free(conn->iov);
     g_free(conn->msgs);
@@ -868,6 +902,16 @@ virOpenHookBrokerConnSetOpenTimeout(virOpenHookBrokerConn *conn,
                                     unsigned int ms)
 {
     conn->openTimeoutMs = ms ? ms : VIR_OPENHOOK_DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+
+void
+virOpenHookBrokerConnHangUp(virOpenHookBrokerConn *conn)
+{
+    g_mutex_lock(&conn->sockLock);
+    if (conn->sock >= 0)
+        shutdown(conn->sock, SHUT_RDWR);
+    g_mutex_unlock(&conn->sockLock);
 }
 
 

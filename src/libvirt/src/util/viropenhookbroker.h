@@ -74,6 +74,14 @@ void virOpenHookBrokerConnSetOpenTimeout(virOpenHookBrokerConn *conn,
 
 int virOpenHookBrokerConnGetFD(virOpenHookBrokerConn *conn);
 
+/*
+ * From any thread, while @conn is not freed: end the connection for the
+ * peer, which reads end-of-file and cannot send any more, whatever the
+ * thread serving @conn is doing (it may be stuck in an open).  That
+ * thread sees the hang-up on its next read and closes @conn.
+ */
+void virOpenHookBrokerConnHangUp(virOpenHookBrokerConn *conn);
+
 /* The conditions to poll for next: G_IO_IN unless the reply queue is
  * full, G_IO_OUT while replies are queued, 0 once closed. */
 GIOCondition virOpenHookBrokerConnGetEvents(virOpenHookBrokerConn *conn);

@@ -70,6 +70,7 @@ struct _virOpenHookWhitelist {
     virOpenHookMode mode;
     unsigned int maxFds;
     bool confined;          /* see virOpenHookWhitelistSetConfined */
+    bool sharedMounts;      /* see virOpenHookWhitelistSetSharedMounts */
     unsigned int nheld;
     uint64_t nextHandle;
 
@@ -80,6 +81,9 @@ struct _virOpenHookWhitelist {
     GHashTable *names;        /* trusted path as given -> entry (borrowed) */
     GHashTable *handles;      /* &handle->id -> handle */
 
+    /* Changed under the writer lock, called under the reader lock, so
+     * that once the callback is unset no call of it is in progress */
+    GRWLock cbLock;
     virOpenHookEventFunc cb;
     void *cbOpaque;
 
@@ -150,6 +154,7 @@ virOpenHookWhitelistNew(const char *guest)
 
     wl->refs = 1;
     g_mutex_init(&wl->lock);
+    g_rw_lock_init(&wl->cbLock);
     g_mutex_init(&wl->startLock);
     wl->guest = g_strdup(guest);
     wl->mode = VIR_OPENHOOK_MODE_ENFORCE;
@@ -193,6 +198,7 @@ virOpenHookWhitelistUnref(virOpenHookWhitelist *wl)
     g_free(wl->guest);
     g_mutex_clear(&wl->startLock);
     g_mutex_clear(&wl->lock);
+    g_rw_lock_clear(&wl->cbLock);
     g_free(wl);
 }
 
@@ -236,6 +242,16 @@ virOpenHookWhitelistSetConfined(virOpenHookWhitelist *wl,
 }
 
 
+void
+virOpenHookWhitelistSetSharedMounts(virOpenHookWhitelist *wl,
+                                    bool shared)
+{
+    g_mutex_lock(&wl->lock);
+    wl->sharedMounts = shared;
+    g_mutex_unlock(&wl->lock);
+}
+
+
 bool
 virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl)
 {
@@ -275,10 +291,10 @@ virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
                                      virOpenHookEventFunc cb,
                                      void *opaque)
 {
-    g_mutex_lock(&wl->lock);
+    g_rw_lock_writer_lock(&wl->cbLock);
     wl->cb = cb;
     wl->cbOpaque = opaque;
-    g_mutex_unlock(&wl->lock);
+    g_rw_lock_writer_unlock(&wl->cbLock);
 }
 
 
@@ -402,17 +418,11 @@ void
 virOpenHookWhitelistEmit(virOpenHookWhitelist *wl,
                          virOpenHookEvent *ev)
 {
-    virOpenHookEventFunc cb;
-    void *opaque;
-
-    g_mutex_lock(&wl->lock);
-    cb = wl->cb;
-    opaque = wl->cbOpaque;
-    g_mutex_unlock(&wl->lock);
-
     ev->guest = wl->guest;
-    if (cb)
-        cb(ev, opaque);
+    g_rw_lock_reader_lock(&wl->cbLock);
+    if (wl->cb)
+        wl->cb(ev, wl->cbOpaque);
+    g_rw_lock_reader_unlock(&wl->cbLock);
 }
 
 
@@ -1108,7 +1118,9 @@ virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
         ticket->origin = entry->origin;
         ticket->access = entry->access;
         ticket->create = entry->create;
-        ticket->mayHang = entry->mayHang;
+        /* what a file system QEMU's user mounted since may do to an
+         * open is not known: any open may hang */
+        ticket->mayHang = entry->mayHang || wl->sharedMounts;
         if (entry->dir) {
             ticket->dir = true;
             ticket->dirfd = entry->dirfd;

@@ -73,6 +73,10 @@ virOpenHookMode virOpenHookWhitelistGetMode(virOpenHookWhitelist *wl);
 void virOpenHookWhitelistSetMaxFds(virOpenHookWhitelist *wl,
                                    unsigned int maxfds);
 unsigned int virOpenHookWhitelistGetMaxFds(virOpenHookWhitelist *wl);
+/* @cb gets every event, on whichever thread caused it (the broker's,
+ * an abandoned worker's, the one changing the whitelist); it must not
+ * change the whitelist.  Once this returns, no call of the previous
+ * callback is in progress, so its @opaque may be freed. */
 void virOpenHookWhitelistSetEventCallback(virOpenHookWhitelist *wl,
                                           virOpenHookEventFunc cb,
                                           void *opaque);
@@ -107,6 +111,14 @@ virOpenHookOpener *virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl);
 void virOpenHookWhitelistSetConfined(virOpenHookWhitelist *wl,
                                      bool confined);
 bool virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl);
+
+/* QEMU's user can mount file systems where the daemon sees them (QEMU
+ * runs in the daemon's mount namespace): a listed file may be on a FUSE
+ * file system by the time it is opened, whatever file system it was on
+ * when it was added, so every open counts as one that may hang (see
+ * virOpenHookTicket.mayHang) and none is made on the event thread. */
+void virOpenHookWhitelistSetSharedMounts(virOpenHookWhitelist *wl,
+                                         bool shared);
 
 /*
  * Allow @path. The path is resolved now, following symlinks, because
@@ -206,7 +218,8 @@ typedef struct {
     int dirfd;                 /* its O_PATH fd, valid while the ticket is */
     const char *rel;           /* the rest of the lookup's @normpath */
     bool mayHang;              /* on NFS, FUSE, ...: never open it on
-                                * the event thread (entry's mayHang) */
+                                * the event thread (entry's mayHang, or
+                                * any entry with shared mounts) */
 } virOpenHookTicket;
 
 bool virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
