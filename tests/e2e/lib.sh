@@ -279,6 +279,22 @@ e2e_qmp_refused() {
     grep -q "Permission denied" <<<"$out"
 }
 
+# e2e_ms COMMAND...: run COMMAND; how long it took in ms in $t, its
+# status in $rc, its output in $out
+# shellcheck disable=SC2034  # t, rc and out are the caller's
+e2e_ms() {
+    local start end
+    start=$(date +%s%N)
+    rc=0
+    out=$("$@" 2>&1) || rc=$?
+    end=$(date +%s%N)
+    t=$(((end - start) / 1000000))
+}
+
+# e2e_open_workers PID: how many threads of the daemon PID are opening a
+# file for a guest (a worker with a deadline, see design.rst)
+e2e_open_workers() { grep -l '^openhook-open$' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
 # The QEMU pid of a running domain.
 e2e_qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
 

@@ -48,20 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ms COMMAND...: run COMMAND; how long it took in ms in $t, its status
-# in $rc, its output in $out
-ms() {
-    local start end
-    start=$(date +%s%N)
-    rc=0
-    out=$("$@" 2>&1) || rc=$?
-    end=$(date +%s%N)
-    t=$(((end - start) / 1000000))
-}
-
-# the daemon's threads that are opening for a guest
-workers() { grep -l '^openhook-open$' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
-
 # the daemon's open hook threads ("vm-openhook-NAME", cut to 15 bytes)
 hookthreads() { grep -l '^vm-openhook-' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
@@ -115,13 +101,13 @@ virsh qemu-monitor-command "$DOM" \
     > "$D/blockdev-add.out" 2>&1 &
 addpid=$!
 sleep 0.5
-check "the open hangs in a worker thread of the daemon" test "$(workers "$vpid")" -ge 1
+check "the open hangs in a worker thread of the daemon" test "$(e2e_open_workers "$vpid")" -ge 1
 
-ms virsh list
+e2e_ms virsh list
 check "while it hangs, virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
-ms virsh domblkinfo "$DOM2" sda
+e2e_ms virsh domblkinfo "$DOM2" sda
 check "while it hangs, $DOM2's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
-ms virsh qemu-monitor-command "$DOM2" '{"execute":"query-block"}'
+e2e_ms virsh qemu-monitor-command "$DOM2" '{"execute":"query-block"}'
 check "while it hangs, $DOM2's query-block answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
 
 wait "$addpid" || true
@@ -133,22 +119,22 @@ check "... with an error: blockdev-add fails with 'Connection timed out'" \
 check "... logged as a denial with reason=timeout" \
     grep -q "decision=deny reason=timeout.*path=\"$MNT/hang.img\"" "$E2E_LOGS/virtqemud.log"
 
-ms virsh domblkinfo "$DOM" sda
+e2e_ms virsh domblkinfo "$DOM" sda
 check "after the deadline, $DOM's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
-ms virsh qemu-monitor-command "$DOM" '{"execute":"query-block"}'
+e2e_ms virsh qemu-monitor-command "$DOM" '{"execute":"query-block"}'
 check "after the deadline, $DOM's query-block answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
 check "$DOM is still running" test "$(virsh domstate "$DOM")" = running
 
-ms virsh destroy "$DOM"
+e2e_ms virsh destroy "$DOM"
 check "virsh destroy completes within 10 s (${t} ms)" test "$t" -lt 10000 -a "$rc" = 0
 check_eq "$DOM is shut off" "shut off" "$(virsh domstate "$DOM")"
 check "QEMU is gone" e2e_wait_gone "$qpid"
-check "... while the open still hangs" test "$(workers "$vpid")" -ge 1 -a ! -e "$D/release"
+check "... while the open still hangs" test "$(e2e_open_workers "$vpid")" -ge 1 -a ! -e "$D/release"
 
 # The open returns at last: the worker goes, and closes what it got
 touch "$D/release"
-for _ in $(seq 50); do [ "$(workers "$vpid")" = 0 ] && break; sleep 0.1; done
-check "once the open returns, the worker thread is gone" test "$(workers "$vpid")" = 0
+for _ in $(seq 50); do [ "$(e2e_open_workers "$vpid")" = 0 ] && break; sleep 0.1; done
+check "once the open returns, the worker thread is gone" test "$(e2e_open_workers "$vpid")" = 0
 check "... and the daemon holds no fd of the FUSE file system" \
     eval '! ls -l /proc/'"$vpid"'/fd | grep -qF "$MNT/"'
 check "the daemon still answers" virsh list --all
@@ -182,17 +168,17 @@ addpid=$!
 sleep 1
 check "QEMU's next open waits (blockdev-add has not returned)" kill -0 "$addpid"
 
-ms virsh_within 10 list
+e2e_ms virsh_within 10 list
 check "meanwhile virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
-ms virsh_within 10 domblkinfo "$DOM2" sda
+e2e_ms virsh_within 10 domblkinfo "$DOM2" sda
 check "meanwhile $DOM2's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
 
-ms virsh_within 60 destroy "$DOM3"
+e2e_ms virsh_within 60 destroy "$DOM3"
 check "virsh destroy of $DOM3 completes within 10 s (${t} ms)" test "$t" -lt 10000 -a "$rc" = 0
 check_eq "$DOM3 is shut off" "shut off" "$(virsh_within 10 domstate "$DOM3")"
 check "QEMU is gone" e2e_wait_gone "$qpid"
 wait "$addpid" || true
-ms virsh_within 10 list
+e2e_ms virsh_within 10 list
 check "virsh list answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
 check "... while the thread is still stuck" test "$(closing "$vpid")" -ge 1 -a ! -e "$D/release"
 check "the daemon says it stopped without it" \

@@ -49,19 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ms COMMAND...: run COMMAND; how long it took in ms in $t, its status
-# in $rc, its output in $out
-ms() {
-    local start end
-    start=$(date +%s%N)
-    rc=0
-    out=$("$@" 2>&1) || rc=$?
-    end=$(date +%s%N)
-    t=$(((end - start) / 1000000))
-}
-
-workers() { grep -l '^openhook-open$' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
-
 blockdev_add() {
     echo "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"file\",\"node-name\":\"$1\",\"filename\":\"$2\",\"read-only\":true}}"
 }
@@ -111,7 +98,7 @@ for _ in $(seq 100); do mountpoint -q "$L" && break; sleep 0.1; done
 check "... and mounts sleepfs on it" mountpoint -q "$L"
 touch "$D/hang-on"
 
-ms virsh_within 30 qemu-monitor-command "$DOM" "$(blockdev_add flush "$L/flush.img")"
+e2e_ms virsh_within 30 qemu-monitor-command "$DOM" "$(blockdev_add flush "$L/flush.img")"
 check "flush.img (not the listed file) is refused at once (${t} ms)" \
     test "$t" -lt 2000
 printf '%s\n' "$out" > "$D/blockdev-add-flush.out"
@@ -119,14 +106,14 @@ check "... blockdev-add fails with 'Permission denied'" \
     grep -q "Permission denied" "$D/blockdev-add-flush.out"
 check "... as another identity" \
     grep -q "decision=deny reason=identity.*path=\"$L/flush.img\"" "$E2E_LOGS/virtqemud.log"
-check "... its close left to a worker" test "$(workers "$vpid")" -ge 1
+check "... its close left to a worker" test "$(e2e_open_workers "$vpid")" -ge 1
 
 start=$(date +%s%N)
 virsh_within 60 qemu-monitor-command "$DOM" "$(blockdev_add hang "$L/hang.img")" \
     > "$D/blockdev-add.out" 2>&1 &
 addpid=$!
 sleep 0.5
-ms virsh_within 10 list
+e2e_ms virsh_within 10 list
 check "while the open hangs, virsh list answers within a second (${t} ms)" \
     test "$t" -lt 1000 -a "$rc" = 0
 wait "$addpid" || true
@@ -138,20 +125,20 @@ check "... with an error: blockdev-add fails with 'Connection timed out'" \
 check "... logged as a denial with reason=timeout" \
     grep -q "decision=deny reason=timeout.*path=\"$L/hang.img\"" "$E2E_LOGS/virtqemud.log"
 
-ms virsh_within 30 qemu-monitor-command "$DOM" "$(blockdev_add other "$D/other.img")"
+e2e_ms virsh_within 30 qemu-monitor-command "$DOM" "$(blockdev_add other "$D/other.img")"
 check "the guest's other files are served (${t} ms)" test "$t" -lt 2000 -a "$rc" = 0
-ms virsh_within 10 domblkinfo "$DOM" sda
+e2e_ms virsh_within 10 domblkinfo "$DOM" sda
 check "$DOM's domblkinfo answers within a second (${t} ms)" test "$t" -lt 1000 -a "$rc" = 0
 
-ms virsh_within 60 destroy "$DOM"
+e2e_ms virsh_within 60 destroy "$DOM"
 check "virsh destroy completes within 10 s (${t} ms)" test "$t" -lt 10000 -a "$rc" = 0
 check_eq "$DOM is shut off" "shut off" "$(virsh_within 10 domstate "$DOM")"
 check "QEMU is gone" e2e_wait_gone "$qpid"
 
 # The file system answers: the workers go, and close what they got
 touch "$D/release"
-for _ in $(seq 50); do [ "$(workers "$vpid")" = 0 ] && break; sleep 0.1; done
-check "once the file system answers, the workers are gone" test "$(workers "$vpid")" = 0
+for _ in $(seq 50); do [ "$(e2e_open_workers "$vpid")" = 0 ] && break; sleep 0.1; done
+check "once the file system answers, the workers are gone" test "$(e2e_open_workers "$vpid")" = 0
 check "... and the daemon holds no fd of the FUSE file system" \
     eval '! ls -l /proc/'"$vpid"'/fd | grep -qF "$L/"'
 check "undefine" virsh undefine "$DOM"
