@@ -237,6 +237,27 @@ e2e_domain_xml() {
 EOF
 }
 
+# e2e_backing_chain FMT FILE...: the <backingStore> elements naming a
+# chain of FMT images (the top's backing file first) in a domain XML.
+# libvirt opens the images the XML names as root; backing images it only
+# reads from image headers are opened with QEMU's credentials
+# (openhook-trust-headers.sh).
+e2e_backing_chain() {
+    local fmt=$1 f open="" close=""; shift
+    for f in "$@"; do
+        open="$open<backingStore type='file'><format type='$fmt'/><source file='$f'/>"
+        close="$close</backingStore>"
+    done
+    echo "$open<backingStore/>$close"
+}
+
+# e2e_with_chain TOP FMT FILE...: a filter giving the disk TOP of a domain
+# XML the chain FILE... (see e2e_backing_chain)
+e2e_with_chain() {
+    local top=$1; shift
+    sed "s|<source file='$top'/>|&$(e2e_backing_chain "$@")|"
+}
+
 # e2e_chain DOMAIN TARGET: the disk's chain from virsh dumpxml, top first,
 # one path per line.
 e2e_chain() {

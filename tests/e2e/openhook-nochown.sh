@@ -4,7 +4,9 @@
 # images' ownership alone.  A guest whose chain is root-owned, mode 0600,
 # in a 0700 directory (where the QEMU user cannot even look) starts and
 # goes through the block operations, ownership never changes, and the QEMU
-# user cannot open any of the images by itself.
+# user cannot open any of the images by itself.  The chains are given in
+# the XML (<backingStore>): backing images libvirt would read from image
+# headers are opened only with QEMU's credentials (openhook-trust-headers.sh).
 #
 # usage: tests/e2e/openhook-nochown.sh      (as root; scripts/build.sh first)
 
@@ -56,7 +58,9 @@ chmod 0600 "$D"/*.qcow2
 check_eq "the directory is root's, 0700" "root 700" "$(stat -c '%U %a' "$D")"
 rm -f "$E2E_LOGS"/virtqemud*.log
 e2e_daemons_up
-e2e_domain_xml "$DOM" "$D/top.qcow2" > "$E2E_DIR/$DOM/$DOM.xml"
+e2e_domain_xml "$DOM" "$D/top.qcow2" |
+    e2e_with_chain "$D/top.qcow2" qcow2 "$D/mid.qcow2" "$D/base.qcow2" \
+    > "$E2E_DIR/$DOM/$DOM.xml"
 check "define" virsh define "$E2E_DIR/$DOM/$DOM.xml"
 check "start on a chain in a 0700 directory" virsh start "$DOM"
 check_eq "chain at start" "top.qcow2 mid.qcow2 base.qcow2" "$(chain)"
@@ -72,8 +76,11 @@ op "blockpull --base" "Pull complete" \
     blockpull "$DOM" sda --base "$D/base.qcow2" --wait --verbose
 "$QEMU_IMG" create -q -f qcow2 -b "$D/base.qcow2" -F qcow2 "$D/copy.qcow2"
 chmod 0600 "$D/copy.qcow2"
+cat > "$E2E_DIR/$DOM/copy.xml" <<EOF
+<disk type='file'><driver type='qcow2'/><source file='$D/copy.qcow2'/>$(e2e_backing_chain qcow2 "$D/base.qcow2")</disk>
+EOF
 op "blockcopy --pivot" "Successfully pivoted" \
-    blockcopy "$DOM" sda "$D/copy.qcow2" --shallow --reuse-external --transient-job --wait --verbose --pivot
+    blockcopy "$DOM" sda --xml "$E2E_DIR/$DOM/copy.xml" --shallow --reuse-external --transient-job --wait --verbose --pivot
 op "blockcommit --active --pivot" "Successfully pivoted" \
     blockcommit "$DOM" sda --active --wait --verbose --pivot
 op "attach-disk" "attached successfully" \

@@ -55,7 +55,8 @@ start_guest() {
         "$QEMU_IO" -f qcow2 -c "write -P 0x5a 0 $TOP_DATA" "$D/top.qcow2" >/dev/null
     rm -f "$E2E_LOGS"/virtqemud*.log
     E2E_QEMU_CONF=$2 e2e_daemons_up
-    e2e_domain_xml "$DOM" "$D/top.qcow2" | sed "s|$E2E_EMULATOR|$3|" > "$D/$DOM.xml"
+    e2e_domain_xml "$DOM" "$D/top.qcow2" | sed "s|$E2E_EMULATOR|$3|" |
+        e2e_with_chain "$D/top.qcow2" qcow2 "$D/mid.qcow2" "$D/base.qcow2" > "$D/$DOM.xml"
     check "$1: define" virsh define "$D/$DOM.xml"
     check "$1: start" virsh start "$DOM"
     pid=$(e2e_qemu_pid "$DOM")
@@ -131,8 +132,9 @@ finish_job() {
 
 start_guest midjob 'open_hook = "enforce"' "$E2E_EMULATOR"
 "$QEMU_IMG" create -q -f qcow2 -b "$D/mid.qcow2" -F qcow2 "$D/copy.qcow2"
+echo "<disk type='file'><driver type='qcow2'/><source file='$D/copy.qcow2'/>$(e2e_backing_chain qcow2 "$D/mid.qcow2" "$D/base.qcow2")</disk>" > "$D/copy.xml"
 check "midjob: blockcopy at 1 MiB/s starts" \
-    virsh blockcopy "$DOM" sda "$D/copy.qcow2" --shallow --reuse-external --transient-job --bandwidth 1
+    virsh blockcopy "$DOM" sda --xml "$D/copy.xml" --shallow --reuse-external --transient-job --bandwidth 1
 check "midjob: the copy target is allowed" \
     grep -q "<entry path='$D/copy.qcow2' access='rw'" <(virsh dumpxml "$DOM")
 e2e_daemon_restart

@@ -59,7 +59,7 @@ refuses_root() {
 # every entry of the live whitelist that QEMU holds is on the mount: the
 # broker got them through the opener
 granted_as_user() {
-    grep -q "decision=grant.*path=\"$MNT/$1\".*detail=\"as uid $(id -u "$QUSER")\"" \
+    grep -q "decision=grant.*path=\"$MNT/$1\".*detail=\"as uid $(id -u "$QUSER")[\":]" \
         "$E2E_LOGS/virtqemud-debug.log"
 }
 

@@ -427,7 +427,7 @@ testHoarder(Fixture *f,
     g_assert_false(virOpenHookClientIsDead(client));
 
     /* libvirt revokes the image; the hoard does not keep it granting. */
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, 0);
     for (i = 0; i < fds->len; i++) {
         fd = GPOINTER_TO_INT(g_ptr_array_index(fds, i));
         virOpenHookCloseFD(&fd);

@@ -592,7 +592,7 @@ testDirOverSocket(Fixture *f,
     virOpenHookCloseFD(&fd);
     g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 2);
 
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     sendOpen(f, 5, in, O_RDONLY);
     g_assert_cmpint(recvOpen(f, &reply), ==, -1);
     g_assert_cmpint(reply.status, ==, -EACCES);

@@ -1211,7 +1211,7 @@ ohtStartRemoving(void *opaque,
     ohtRemovingStarter *rs = opaque;
 
     if (rs->remove) {
-        g_assert_cmpint(virOpenHookWhitelistRemove(rs->wl, rs->remove), ==, 0);
+        g_assert_cmpint(virOpenHookWhitelistRemove(rs->wl, rs->remove, 0), ==, 0);
         rs->remove = NULL;
     }
     return ohtStart(&rs->st, errmsg);

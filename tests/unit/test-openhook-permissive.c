@@ -8,6 +8,10 @@
  * O_TRUNC of a root-only file, O_CREAT in a root-only directory, and a
  * peer that never reports its closes.
  *
+ * An entry whose name QEMU may have chosen (a backing file named in an
+ * image header) is opened the same way in every mode: by the opener,
+ * with QEMU's credentials, and only if it is the file libvirt bound.
+ *
  * Needs root (to start an opener as another user); skipped otherwise.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -306,6 +310,105 @@ testNoOpener(Fixture *f,
 }
 
 
+/* An entry only QEMU's own credentials may open, in enforce mode, by
+ * the synchronous path and through a connection; a reference from a
+ * trusted name lets root open it again */
+static void
+testUntrustedName(Fixture *f,
+                  gconstpointer data G_GNUC_UNUSED)
+{
+    g_autofree char *other = NULL;
+    g_autoptr(virOpenHookClient) client = NULL;
+    char buf[16] = { 0 };
+    ohtBroker *b = NULL;
+    uint64_t handle;
+    struct stat st;
+    int fd;
+
+    if (skipped(f))
+        return;
+
+    virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_ENFORCE);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->readable,
+                                            VIR_OPENHOOK_ACCESS_RO,
+                                            VIR_OPENHOOK_ENTRY_AS_USER,
+                                            "vda[2]", NULL), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->secret,
+                                            VIR_OPENHOOK_ACCESS_RO,
+                                            VIR_OPENHOOK_ENTRY_AS_USER,
+                                            "vda[3]", NULL), ==, 0);
+
+    /* what QEMU's user can read, opened by it */
+    fd = ohtBrokerOpen(f->wl, f->readable, O_RDONLY, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    ohtCloseGrant(f->wl, fd, handle);
+    g_assert_true(ohtEventsContain(f->ev, "untrusted name"));
+
+    /* root's file: listed, but QEMU's user cannot read it */
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->secret, O_RDONLY, NULL), ==, -EACCES);
+
+    /* the same through a connection, as the daemon serves QEMU */
+    client = ohtClientStart(f->wl, &b);
+    fd = virOpenHookClientOpen(client, f->secret, O_RDONLY | O_CLOEXEC, 0,
+                               &handle);
+    g_assert_cmpint(fd, ==, -EACCES);
+    fd = virOpenHookClientOpen(client, f->readable, O_RDONLY | O_CLOEXEC, 0,
+                               &handle);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, buf, sizeof(buf) - 1, 0), ==, 6);
+    g_assert_cmpstr(buf, ==, "public");
+    virOpenHookCloseFD(&fd);
+    g_assert_cmpint(virOpenHookClientClose(client, handle), ==, 0);
+
+    /* another file of QEMU's user in place of the bound one: refused */
+    other = ohtWriteFile(f->top, "other.img", "other");
+    g_assert_cmpint(chmod(other, 0644), ==, 0);
+    g_assert_cmpint(rename(other, f->readable), ==, 0);
+    fd = virOpenHookClientOpen(client, f->readable, O_RDONLY | O_CLOEXEC, 0,
+                               &handle);
+    g_assert_cmpint(fd, <, 0);
+    g_clear_pointer(&client, virOpenHookClientFree);
+    ohtBrokerStop(b);
+
+    /* the definition names it too: root opens it, until that goes */
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->secret,
+                                            VIR_OPENHOOK_ACCESS_RO, 0,
+                                            "vdb", NULL), ==, 0);
+    fd = ohtBrokerOpen(f->wl, f->secret, O_RDONLY, &handle);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fstat(fd, &st), ==, 0);
+    g_assert_cmpuint(st.st_uid, ==, 0);
+    ohtCloseGrant(f->wl, fd, handle);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->secret, 0), ==, 0);
+    g_assert_cmpint(ohtBrokerOpen(f->wl, f->secret, O_RDONLY, NULL), ==, -EACCES);
+
+    assertContent(f->secret, "s3cret");
+    g_assert_cmpuint(virOpenHookWhitelistGetHeldFds(f->wl), ==, 0);
+}
+
+
+/* Without an opener (the daemon has no more rights than QEMU, or QEMU
+ * runs as root) the daemon opens such an entry itself */
+static void
+testUntrustedNoOpener(Fixture *f,
+                      gconstpointer data G_GNUC_UNUSED)
+{
+    uint64_t handle;
+    int fd;
+
+    if (skipped(f))
+        return;
+
+    virOpenHookWhitelistSetMode(f->wl, VIR_OPENHOOK_MODE_ENFORCE);
+    g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->secret,
+                                            VIR_OPENHOOK_ACCESS_RO,
+                                            VIR_OPENHOOK_ENTRY_AS_USER,
+                                            NULL, NULL), ==, 0);
+    fd = ohtBrokerOpen(f->wl, f->secret, O_RDONLY, &handle);
+    ohtCloseGrant(f->wl, fd, handle);
+}
+
+
 int
 main(int argc,
      char **argv)
@@ -319,5 +422,7 @@ main(int argc,
     ADD("fd-limit", "opener", testFdLimit);
     ADD("confined", "opener", testConfined);
     ADD("no-opener", NULL, testNoOpener);
+    ADD("untrusted-name", "opener", testUntrustedName);
+    ADD("untrusted-name-no-opener", NULL, testUntrustedNoOpener);
     return g_test_run();
 }

@@ -150,11 +150,11 @@ testRefcountAndDrain(Fixture *f,
     fd = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
 
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, -ENOENT);
 
     /* Removed: no new opens, even though the guest still holds one. */
     g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EACCES);
@@ -170,7 +170,7 @@ testRefcountAndDrain(Fixture *f,
     /* Removing an entry with no fds held drains at once. */
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, f->img, VIR_OPENHOOK_ACCESS_RO, 0,
                                             NULL, NULL), ==, 0);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, 0);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 2);
 }
 
@@ -190,7 +190,7 @@ testReleaseAll(Fixture *f,
                                             NULL, NULL), ==, 0);
     fd1 = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h1);
     fd2 = ohtBrokerOpen(f->wl, f->img, O_RDONLY, &h2);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->img, 0), ==, 0);
     g_assert_cmpint(ohtBrokerOpen(f->wl, f->img, O_RDONLY, NULL), ==, -EACCES);
     virOpenHookCloseFD(&fd1);
     virOpenHookCloseFD(&fd2);
@@ -463,7 +463,7 @@ testGetAll(Fixture *f,
     g_assert_cmpuint(infos[1].nheld, ==, 1);
     virOpenHookEntryInfoListFree(infos, n);
 
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, b), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, b, 0), ==, 0);
     n = virOpenHookWhitelistGetAll(f->wl, &infos);
     g_assert_cmpuint(n, ==, 1);
     g_assert_true(g_str_has_suffix(infos[0].canonical, "/a.img"));
@@ -624,10 +624,10 @@ testDirAlias(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, link), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, link, 0), ==, 0);
     fd = ohtBrokerOpen(f->wl, viaReal, O_RDONLY, &handle);
     ohtCloseGrant(f->wl, fd, handle);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     g_assert_cmpint(ohtBrokerOpen(f->wl, viaReal, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpint(ohtBrokerOpen(f->wl, viaLink, O_RDONLY, NULL), ==, -EACCES);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
@@ -657,11 +657,11 @@ testDirRefcountAndDrain(Fixture *f,
     fdb = ohtBrokerOpen(f->wl, b, O_RDONLY, &hb);
     g_assert_cmpint(fdb, >=, 0);
 
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, -ENOENT);
     g_assert_cmpint(ohtBrokerOpen(f->wl, a, O_RDONLY, NULL), ==, -EACCES);
 
     ohtCloseGrant(f->wl, fda, ha);
@@ -674,7 +674,7 @@ testDirRefcountAndDrain(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
     fda = ohtBrokerOpen(f->wl, a, O_RDONLY, &ha);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     virOpenHookCloseFD(&fda);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 1);
     virOpenHookWhitelistReleaseAll(f->wl);
@@ -684,7 +684,7 @@ testDirRefcountAndDrain(Fixture *f,
     /* Removing one with nothing held drains at once. */
     g_assert_cmpint(virOpenHookWhitelistAddDir(f->wl, d, VIR_OPENHOOK_ACCESS_RO,
                                                NULL, NULL), ==, 0);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, d, 0), ==, 0);
     g_assert_cmpuint(ohtEventsCount(f->ev, VIR_OPENHOOK_EVENT_DRAINED, 0), ==, 3);
 }
 
@@ -969,7 +969,7 @@ testTrustDotDotAfterSymlink(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
     g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, lexical,
                                                   VIR_OPENHOOK_ACCESS_RW), ==, -ENOENT);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical, 0), ==, -ENOENT);
     g_assert_cmpint(virOpenHookWhitelistSetAccess(f->wl, spelling,
                                                   VIR_OPENHOOK_ACCESS_RW), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, kernel, &info), ==, 0);
@@ -980,8 +980,8 @@ testTrustDotDotAfterSymlink(Fixture *f,
     g_assert_cmpint(virOpenHookWhitelistAdd(f->wl, kernel, VIR_OPENHOOK_ACCESS_RO, 0,
                                             "vdb", NULL), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, kernel), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling, 0), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, kernel, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
     g_assert_cmpint(ohtBrokerOpen(f->wl, spelling, O_RDONLY, NULL), ==, -EACCES);
 }
@@ -1036,13 +1036,13 @@ testTrustAliasShadow(Fixture *f,
     ohtCloseGrant(f->wl, fd, handle);
 
     /* the canonical entry goes: the alias serves its file again */
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, lexical, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 1);
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
     fd = ohtBrokerOpen(f->wl, spelling, O_RDWR, &handle);
     assertSameFile(fd, kernel);
     ohtCloseGrant(f->wl, fd, handle);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
     g_assert_cmpint(ohtBrokerOpen(f->wl, lexical, O_RDONLY, NULL), ==, -EACCES);
 }
@@ -1084,7 +1084,7 @@ testTrustCreate(Fixture *f,
     /* a file planted at the lexical name is not it */
     planted = ohtWriteFile(f->dir, "new.img", "planted");
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, lexical, &info), ==, -ENOENT);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, spelling, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
 }
 
@@ -1114,7 +1114,7 @@ testTrustDirDotDot(Fixture *f,
     virOpenHookEntryInfoClear(&info);
     /* the lexical directory is not listed */
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, f->dir, &info), ==, -ENOENT);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->dir), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, f->dir, 0), ==, -ENOENT);
 
     fd = ohtBrokerOpen(f->wl, spelling, O_RDONLY, &handle);
     g_assert_cmpint(fd, >=, 0);
@@ -1124,7 +1124,7 @@ testTrustDirDotDot(Fixture *f,
     assertSameFile(fd, kernel);
     ohtCloseGrant(f->wl, fd, handle);
 
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, dirSpelling), ==, 0);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, dirSpelling, 0), ==, 0);
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
     g_assert_cmpint(ohtBrokerOpen(f->wl, spelling, O_RDONLY, NULL), ==, -EACCES);
 }
@@ -1160,7 +1160,7 @@ testTrustValidate(Fixture *f,
     g_assert_cmpuint(virOpenHookWhitelistCount(f->wl), ==, 0);
     g_assert_cmpint(virOpenHookWhitelistGetInfo(f->wl, longpath, &(virOpenHookEntryInfo){ 0 }),
                     ==, -ENOENT);
-    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, "relative"), ==, -ENOENT);
+    g_assert_cmpint(virOpenHookWhitelistRemove(f->wl, "relative", 0), ==, -ENOENT);
 }
 
 

@@ -164,6 +164,93 @@ testAllowDef(const void *opaque G_GNUC_UNUSED)
 }
 
 
+static int
+testEntryAsUser(qemuOpenHook *hook,
+                const char *name,
+                bool expect)
+{
+    g_autofree char *path = g_build_filename(imgdir, name, NULL);
+    virOpenHookEntryInfo info = { 0 };
+    int ret = -1;
+
+    if (virOpenHookWhitelistGetInfo(qemuOpenHookGetWhitelist(hook), path,
+                                    &info) < 0) {
+        VIR_TEST_DEBUG("'%s' is not listed", name);
+        return -1;
+    }
+    if (info.asUser != expect)
+        VIR_TEST_DEBUG("'%s' is opened %s", name,
+                       info.asUser ? "only as QEMU's user" : "by root");
+    else
+        ret = 0;
+    virOpenHookEntryInfoClear(&info);
+    return ret;
+}
+
+
+/* Backing images named by an image header (which QEMU may have written),
+ * not by the definition, are opened only with QEMU's credentials, unless
+ * the definition names them too; the status XML keeps telling them apart
+ * across a daemon restart. */
+static int
+testDetected(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(virDomainDef) def2 = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) restarted = NULL;
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    g_autofree char *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    virStorageSource *mid;
+
+    if (!def || !def2)
+        return -1;
+
+    /* as if vda's chain had come from top.img's and mid.img's headers */
+    mid = virDomainDiskByTarget(def, "vda")->src->backingStore;
+    mid->detected = true;
+    mid->backingStore->detected = true;
+
+    hook = qemuOpenHookNew(def, QEMU_OPEN_HOOK_ENFORCE, NULL,
+                           "/nonexistent/openhook.sock");
+    if (qemuOpenHookAllowDef(hook, def, NULL) < 0 ||
+        testEntryAsUser(hook, "top.img", false) < 0 ||
+        testEntryAsUser(hook, "mid.img", true) < 0 ||
+        testEntryAsUser(hook, "base.img", false) < 0)
+        return -1;
+
+    /* vdb named base.img in the definition; without it only a header does */
+    qemuOpenHookRevokeSource(hook, virDomainDiskByTarget(def, "vdb")->src, true);
+    if (testEntryAsUser(hook, "base.img", true) < 0)
+        return -1;
+
+    qemuOpenHookFormatStatus(hook, def, &buf);
+    xml = virBufferContentAndReset(&buf);
+    if (!strstr(xml, "<detected disk='vda'") || strstr(xml, "top.img'/>")) {
+        VIR_TEST_DEBUG("status XML without the detected images: %s", xml);
+        return -1;
+    }
+
+    if (!(doc = virXMLParseStringCtxt(xml, "(status)", &ctxt)) ||
+        !(restarted = qemuOpenHookParseStatus(ctxt->node, def2)))
+        return -1;
+    mid = virDomainDiskByTarget(def2, "vda")->src->backingStore;
+    if (virDomainDiskByTarget(def2, "vda")->src->detected ||
+        !mid->detected || !mid->backingStore->detected ||
+        virDomainDiskByTarget(def2, "vdb")->src->backingStore->detected) {
+        VIR_TEST_DEBUG("the restarted daemon lost which images were detected");
+        return -1;
+    }
+    if (qemuOpenHookAllowDef(restarted, def2, NULL) < 0 ||
+        testEntryAsUser(restarted, "mid.img", true) < 0 ||
+        testEntryAsUser(restarted, "base.img", false) < 0)
+        return -1;
+    return 0;
+}
+
+
 /* What the storage access funnel does: dropping one disk keeps the shared
  * base for the other; a media change swaps the cdrom's image; an access
  * change takes no reference. */
@@ -901,7 +988,7 @@ testLabelsRestart(const void *opaque G_GNUC_UNUSED)
         !qemuOpenHookRevokeImage(hook, virDomainDiskByTarget(def, "vda")->src))
         return -1;
 
-    qemuOpenHookFormatStatus(hook, &buf);
+    qemuOpenHookFormatStatus(hook, def, &buf);
     xml = virBufferContentAndReset(&buf);
     if (!strstr(xml, "<pendingLabel") || !strstr(xml, "<file ")) {
         VIR_TEST_DEBUG("status XML without the held-back label: %s", xml);
@@ -1040,6 +1127,8 @@ mymain(void)
     if (virTestRun("directory after a daemon restart", testDirectoryRestore, NULL) < 0)
         ret = -1;
     if (virTestRun("whitelist from the domain", testAllowDef, NULL) < 0)
+        ret = -1;
+    if (virTestRun("backing images named by image headers", testDetected, NULL) < 0)
         ret = -1;
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
         ret = -1;

@@ -270,7 +270,7 @@ testBrokerDecisions(const void *opaque G_GNUC_UNUSED)
         goto cleanup;
 
     /* Once the entry is removed, the file is no longer granted. */
-    if (virOpenHookWhitelistRemove(b.wl, b.rwfile) < 0 ||
+    if (virOpenHookWhitelistRemove(b.wl, b.rwfile, 0) < 0 ||
         testBrokerExpect(&b, b.rwfile, O_RDWR, -EACCES) < 0)
         goto cleanup;
 
@@ -400,7 +400,7 @@ testTicketBinding(const void *opaque G_GNUC_UNUSED)
         goto cleanup;
     }
 
-    if (virOpenHookWhitelistRemove(wl, img) < 0 ||
+    if (virOpenHookWhitelistRemove(wl, img, 0) < 0 ||
         virOpenHookWhitelistAdd(wl, img, VIR_OPENHOOK_ACCESS_RO, 0,
                                 "vda", NULL) < 0)
         goto cleanup;
@@ -477,7 +477,7 @@ testBrokerDirectory(const void *opaque G_GNUC_UNUSED)
         testBrokerExpect(&b, sibling, O_RDONLY, -EACCES) < 0)
         goto cleanup;
 
-    if (virOpenHookWhitelistRemove(b.wl, share) < 0 ||
+    if (virOpenHookWhitelistRemove(b.wl, share, 0) < 0 ||
         testBrokerExpect(&b, inside, O_RDONLY, -EACCES) < 0)
         goto cleanup;
 

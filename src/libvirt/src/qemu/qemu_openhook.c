@@ -1530,6 +1530,16 @@ qemuOpenHookSourceIsOpened(virStorageSource *src)
 }
 
 
+/* A backing image libvirt found by reading the name in an image header
+ * (rather than in the definition) is named by QEMU, which may have
+ * rewritten that header: QEMU gets it only with its own credentials. */
+static unsigned int
+qemuOpenHookSourceFlags(virStorageSource *src)
+{
+    return src->detected ? VIR_OPENHOOK_ENTRY_AS_USER : 0;
+}
+
+
 /* Every local image of the disk's chain: the top is writable unless the
  * disk is read-only, backing images are read-only. */
 static int
@@ -1553,7 +1563,8 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
         else
             origin = g_strdup(disk->dst);
 
-        if (qemuOpenHookAllowPath(hook, n->path, access, 0, origin) < 0)
+        if (qemuOpenHookAllowPath(hook, n->path, access,
+                                  qemuOpenHookSourceFlags(n), origin) < 0)
             return -1;
     }
 
@@ -1624,7 +1635,7 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
 
     for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
         virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
-        unsigned int flags = 0;
+        unsigned int flags = qemuOpenHookSourceFlags(n);
 
         if (qemuOpenHookSourceIsOpened(n)) {
             if (n == src && !n->readonly)
@@ -1715,7 +1726,8 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
     }
 
     /* may report the entry drained at once */
-    if (virOpenHookWhitelistRemove(hook->wl, src->path) == 0) {
+    if (virOpenHookWhitelistRemove(hook->wl, src->path,
+                                   qemuOpenHookSourceFlags(src)) == 0) {
         qemuOpenHookUseDrop(hook, info.canonical);
         VIR_DEBUG("open hook of domain '%s': revoked '%s'",
                   hook->vmname, src->path);
@@ -2253,7 +2265,8 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
             qemuOpenHookFileId id;
 
             ignore_value(qemuOpenHookEntryId(hook, n->path, &id, &canonical));
-            if (virOpenHookWhitelistRemove(hook->wl, n->path) < 0) {
+            if (virOpenHookWhitelistRemove(hook->wl, n->path,
+                                           qemuOpenHookSourceFlags(n)) < 0) {
                 VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
                           hook->vmname, n->path);
             } else {
@@ -2502,6 +2515,82 @@ qemuOpenHookRestore(qemuOpenHook *hook,
 }
 
 
+static void
+qemuOpenHookFormatDetectedChain(const virDomainDiskDef *disk,
+                                virStorageSource *top,
+                                virBuffer *buf)
+{
+    virStorageSource *n;
+
+    for (n = top; virStorageSourceIsBacking(n); n = n->backingStore) {
+        if (!n->detected || !qemuOpenHookSourceIsOpened(n))
+            continue;
+        virBufferEscapeString(buf, "<detected disk='%s'", disk->dst);
+        virBufferEscapeString(buf, " path='%s'/>\n", n->path);
+    }
+}
+
+
+static void
+qemuOpenHookFormatDetected(const virDomainDef *def,
+                           virBuffer *buf)
+{
+    size_t i;
+
+    for (i = 0; i < def->ndisks; i++) {
+        qemuOpenHookFormatDetectedChain(def->disks[i], def->disks[i]->src, buf);
+        if (def->disks[i]->mirror)
+            qemuOpenHookFormatDetectedChain(def->disks[i],
+                                            def->disks[i]->mirror, buf);
+    }
+}
+
+
+/* Mark the images of @top's chain named @path as found in a header */
+static void
+qemuOpenHookParseDetectedChain(virStorageSource *top,
+                               const char *path)
+{
+    virStorageSource *n;
+
+    for (n = top; virStorageSourceIsBacking(n); n = n->backingStore) {
+        if (n != top && STREQ_NULLABLE(n->path, path))
+            n->detected = true;
+    }
+}
+
+
+static void
+qemuOpenHookParseDetected(xmlXPathContextPtr ctxt,
+                          virDomainDef *def)
+{
+    g_autofree xmlNodePtr *nodes = NULL;
+    int n;
+    size_t i;
+    size_t j;
+
+    if ((n = virXPathNodeSet("./detected", ctxt, &nodes)) <= 0)
+        return;
+
+    for (i = 0; i < n; i++) {
+        g_autofree char *dst = virXMLPropString(nodes[i], "disk");
+        g_autofree char *path = virXMLPropString(nodes[i], "path");
+
+        if (!dst || !path)
+            continue;
+        for (j = 0; j < def->ndisks; j++) {
+            virDomainDiskDef *disk = def->disks[j];
+
+            if (STRNEQ(disk->dst, dst))
+                continue;
+            qemuOpenHookParseDetectedChain(disk->src, path);
+            if (disk->mirror)
+                qemuOpenHookParseDetectedChain(disk->mirror, path);
+        }
+    }
+}
+
+
 /**
  * qemuOpenHookFormatStatus:
  * @hook: the domain's open hook
@@ -2511,10 +2600,13 @@ qemuOpenHookRestore(qemuOpenHook *hook,
  * whitelist itself is not saved: it is rebuilt from the definition.
  * The identities of the files the domain uses are, so that other
  * domains see them before this one is reconnected, and so are the
- * labels held back for images that left the domain.
+ * labels held back for images that left the domain.  So are the backing
+ * images of @def named by image headers, which the status XML of the
+ * disks does not tell from the ones the definition names.
  */
 void
 qemuOpenHookFormatStatus(qemuOpenHook *hook,
+                         const virDomainDef *def,
                          virBuffer *buf)
 {
     g_auto(virBuffer) attrBuf = VIR_BUFFER_INITIALIZER;
@@ -2544,6 +2636,10 @@ qemuOpenHookFormatStatus(qemuOpenHook *hook,
             }
         }
     }
+
+    qemuOpenHookFormatDetected(def, &childBuf);
+
+    qemuOpenHookFormatDetected(def, &childBuf);
 
     g_hash_table_iter_init(&iter, hook->pendingLabels);
     while (g_hash_table_iter_next(&iter, &key, &value)) {
@@ -2683,6 +2779,7 @@ qemuOpenHook *
 qemuOpenHookParseStatus(xmlNodePtr node,
                         virDomainDef *def)
 {
+    g_autoptr(xmlXPathContext) ctxt = NULL;
     qemuOpenHook *hook;
     g_autofree char *path = virXMLPropString(node, "path");
     unsigned int mode;
@@ -2697,6 +2794,11 @@ qemuOpenHookParseStatus(xmlNodePtr node,
                        _("missing path of the open hook in status XML"));
         return NULL;
     }
+
+    if (!(ctxt = xmlXPathNewContext(node->doc)))
+        return NULL;
+    ctxt->node = node;
+    qemuOpenHookParseDetected(ctxt, def);
 
     hook = qemuOpenHookNew(def, mode, NULL, path);
     hook->restarted = true;

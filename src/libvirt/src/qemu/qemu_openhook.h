@@ -145,6 +145,7 @@ qemuOpenHookRestore(qemuOpenHook *hook,
 
 void
 qemuOpenHookFormatStatus(qemuOpenHook *hook,
+                         const virDomainDef *def,
                          virBuffer *buf);
 
 qemuOpenHook *

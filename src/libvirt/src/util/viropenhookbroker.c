@@ -81,6 +81,7 @@ typedef struct {
     virOpenHookReason policy;
     bool permissive;
     bool asUser;            /* permissive: QEMU's own credentials only */
+    bool entryAsUser;       /* a listed entry only the opener opens */
     int oflags;
     unsigned int mode;
     const char *openpath;   /* the ticket's canonical name, or norm */
@@ -242,6 +243,16 @@ virOpenHookBrokerOpenDecide(virOpenHookWhitelist *wl,
 
     if (!req->ticket.dir)
         req->openpath = req->ticket.canonical;
+
+    /* QEMU may have chosen the entry's name (a backing file named in an
+     * image header it can rewrite): the file libvirt bound, if QEMU's
+     * own credentials open it, never root's.  Without an opener the
+     * daemon has no more rights than QEMU (or QEMU has root's). */
+    if (req->ticket.asUser && virOpenHookWhitelistHasOpener(wl)) {
+        req->entryAsUser = true;
+        *reason = VIR_OPENHOOK_REASON_OPEN_FAILED;
+        return -EACCES;
+    }
     return 0;
 }
 
@@ -357,13 +368,21 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
         return opener;
     }
 
-    /* Files beneath a listed directory are opened relative to the
-     * directory fd root holds; the opener only knows names. */
-    if (reason != VIR_OPENHOOK_REASON_OPEN_FAILED ||
-        (rc != -EACCES && rc != -EPERM) ||
-        req->ticket.dir ||
-        !(opener = virOpenHookWhitelistGetOpener(wl)))
+    if (req->entryAsUser) {
+        if (!(opener = virOpenHookWhitelistGetOpener(wl))) {
+            g_snprintf(req->detail, sizeof(req->detail),
+                       "untrusted name: no opener to open it as QEMU's user");
+            req->ev.detail = req->detail;
+            return NULL;
+        }
+    } else if (reason != VIR_OPENHOOK_REASON_OPEN_FAILED ||
+               (rc != -EACCES && rc != -EPERM) ||
+               req->ticket.dir ||
+               !(opener = virOpenHookWhitelistGetOpener(wl))) {
+        /* Files beneath a listed directory are opened relative to the
+         * directory fd root holds; the opener only knows names. */
         return NULL;
+    }
 
     /* The helper truncates before Commit() checks anything, so it must
      * know which file it may truncate: the one the ticket's entry is
@@ -384,8 +403,9 @@ virOpenHookBrokerWantOpener(virOpenHookWhitelist *wl,
         }
     }
 
-    g_snprintf(req->detail, sizeof(req->detail), "as uid %u",
-               (unsigned int)virOpenHookOpenerGetUid(opener));
+    g_snprintf(req->detail, sizeof(req->detail), "as uid %u%s",
+               (unsigned int)virOpenHookOpenerGetUid(opener),
+               req->entryAsUser ? ": untrusted name" : "");
     req->ev.detail = req->detail;
     return opener;
 }

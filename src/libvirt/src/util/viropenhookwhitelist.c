@@ -54,6 +54,7 @@ struct _virOpenHookEntry {
     dev_t dev;
     ino_t ino;
     unsigned int users;
+    unsigned int asUsers;     /* of @users, added with ENTRY_AS_USER */
     unsigned int nheld;
     bool mayHang;             /* see virOpenHookWhitelistMayHang */
 };
@@ -259,6 +260,18 @@ virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl)
 
     g_mutex_lock(&wl->lock);
     ret = wl->confined;
+    g_mutex_unlock(&wl->lock);
+    return ret;
+}
+
+
+bool
+virOpenHookWhitelistHasOpener(virOpenHookWhitelist *wl)
+{
+    bool ret;
+
+    g_mutex_lock(&wl->lock);
+    ret = wl->opener || wl->openerStart;
     g_mutex_unlock(&wl->lock);
     return ret;
 }
@@ -769,7 +782,7 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
     int ret;
 
     if ((unsigned int)access >= VIR_OPENHOOK_ACCESS_LAST ||
-        (flags & ~VIR_OPENHOOK_ENTRY_CREATE)) {
+        (flags & ~(VIR_OPENHOOK_ENTRY_CREATE | VIR_OPENHOOK_ENTRY_AS_USER))) {
         msg = g_strdup("invalid access or flags");
         ret = -EINVAL;
         goto cleanup;
@@ -813,6 +826,8 @@ virOpenHookWhitelistAdd(virOpenHookWhitelist *wl,
         entry->access = VIR_OPENHOOK_ACCESS_RW;
     }
     entry->users++;
+    if (flags & VIR_OPENHOOK_ENTRY_AS_USER)
+        entry->asUsers++;
     entry->create |= create;
     entry->mayHang = mayHang;
     if (bound) {
@@ -922,7 +937,8 @@ virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
 
 int
 virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
-                           const char *path)
+                           const char *path,
+                           unsigned int flags)
 {
     g_autofree char *msg = NULL;
     g_autofree char *norm = NULL;
@@ -937,6 +953,8 @@ virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
         g_mutex_unlock(&wl->lock);
         return -ENOENT;
     }
+    if ((flags & VIR_OPENHOOK_ENTRY_AS_USER) && entry->asUsers > 0)
+        entry->asUsers--;
     if (--entry->users == 0) {
         GHashTable *entries = entry->dir ? wl->dirs : wl->entries;
         GHashTable *aliases = entry->dir ? wl->dirAliases : wl->aliases;
@@ -1002,6 +1020,7 @@ virOpenHookEntryInfoFill(virOpenHookEntryInfo *info,
     info->users = entry->users;
     info->nheld = entry->nheld;
     info->mayHang = entry->mayHang;
+    info->asUser = entry->asUsers > 0 && entry->asUsers == entry->users;
 }
 
 
@@ -1121,6 +1140,9 @@ virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
         /* what a file system QEMU's user mounted since may do to an
          * open is not known: any open may hang */
         ticket->mayHang = entry->mayHang || wl->sharedMounts;
+        /* one reference from a trusted name is enough: the identity
+         * bound is then the one libvirt resolved from that name */
+        ticket->asUser = entry->asUsers > 0 && entry->asUsers == entry->users;
         if (entry->dir) {
             ticket->dir = true;
             ticket->dirfd = entry->dirfd;

@@ -39,6 +39,12 @@ const char *virOpenHookModeToString(virOpenHookMode mode);
 typedef enum {
     /* The guest may create (O_CREAT/O_EXCL/O_TRUNC) this file. */
     VIR_OPENHOOK_ENTRY_CREATE = (1 << 0),
+    /* The name does not come from the trusted definition: QEMU may have
+     * chosen it (a backing file named in an image header, which QEMU
+     * can rewrite). Such an entry is opened only with QEMU's own
+     * credentials, by the opener, unless every reference to it was
+     * added without this flag. */
+    VIR_OPENHOOK_ENTRY_AS_USER = (1 << 1),
 } virOpenHookEntryFlags;
 
 typedef struct _virOpenHookWhitelist virOpenHookWhitelist;
@@ -57,6 +63,7 @@ typedef struct {
     unsigned int users;    /* references from Add() */
     unsigned int nheld;    /* fds the guest holds */
     bool mayHang;          /* on a file system whose open() can hang */
+    bool asUser;           /* VIR_OPENHOOK_ENTRY_AS_USER on every reference */
 } virOpenHookEntryInfo;
 
 void virOpenHookEntryInfoClear(virOpenHookEntryInfo *info);
@@ -112,6 +119,12 @@ void virOpenHookWhitelistSetConfined(virOpenHookWhitelist *wl,
                                      bool confined);
 bool virOpenHookWhitelistGetConfined(virOpenHookWhitelist *wl);
 
+/* Whether files are opened with QEMU's credentials through an opener
+ * (one is set, or may be started): when not, the daemon runs with
+ * QEMU's credentials or QEMU with root's, and the daemon opens every
+ * entry itself. */
+bool virOpenHookWhitelistHasOpener(virOpenHookWhitelist *wl);
+
 /* QEMU's user can mount file systems where the daemon sees them (QEMU
  * runs in the daemon's mount namespace): a listed file may be on a FUSE
  * file system by the time it is opened, whatever file system it was on
@@ -135,6 +148,11 @@ void virOpenHookWhitelistSetSharedMounts(virOpenHookWhitelist *wl,
  *
  * Storage that refuses root (root_squash, FUSE without allow_other) is
  * resolved through the opener, if there is one.
+ *
+ * With VIR_OPENHOOK_ENTRY_AS_USER the reference lets the guest have the
+ * file only as opened by the opener, with QEMU's credentials, checked
+ * against the identity bound here: the daemon's own rights never follow
+ * a name QEMU may have chosen.
  *
  * Returns 0, or -errno with *@errmsg (may be NULL) describing why.
  */
@@ -175,10 +193,13 @@ int virOpenHookWhitelistAddDir(virOpenHookWhitelist *wl,
  * lexical alias (the same lookup for SetAccess() and GetInfo()).
  * When the last goes, the entry stops granting at once; it reports
  * VIR_OPENHOOK_EVENT_DRAINED when the guest holds no fd of it any
- * more (immediately if it holds none). Returns 0 or -ENOENT.
+ * more (immediately if it holds none). @flags are those of the Add()
+ * whose reference is dropped (VIR_OPENHOOK_ENTRY_AS_USER counts).
+ * Returns 0 or -ENOENT.
  */
 int virOpenHookWhitelistRemove(virOpenHookWhitelist *wl,
-                               const char *path);
+                               const char *path,
+                               unsigned int flags);
 
 /* Change the access of a listed entry (e.g. rw during a commit). */
 int virOpenHookWhitelistSetAccess(virOpenHookWhitelist *wl,
@@ -220,6 +241,8 @@ typedef struct {
     bool mayHang;              /* on NFS, FUSE, ...: never open it on
                                 * the event thread (entry's mayHang, or
                                 * any entry with shared mounts) */
+    bool asUser;               /* only as QEMU's credentials open it
+                                * (VIR_OPENHOOK_ENTRY_AS_USER) */
 } virOpenHookTicket;
 
 bool virOpenHookWhitelistLookup(virOpenHookWhitelist *wl,
