@@ -410,7 +410,11 @@ cmd_pipeline(int n, const char *path, int pause)
             close(s);
         return;
     }
-    handles = calloc(n, sizeof(*handles));
+    if (!(handles = calloc(n, sizeof(*handles)))) {
+        say("error out of memory");
+        close(s);
+        return;
+    }
     for (i = 0; i < n; i++) {
         size_t len = mk_open(b, i + 1, O_RDONLY | O_CLOEXEC, path);
 

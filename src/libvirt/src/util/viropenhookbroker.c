@@ -1178,7 +1178,7 @@ virOpenHookBrokerConnOpen(virOpenHookBrokerConn *conn,
                                                         &reason))) {
             fd = virOpenHookBrokerOpenEnd(conn->wl, &conn->req,
                                           virOpenHookBrokerDenyErrno(reason),
-                                          NULL, reason, false, &handle);
+                                          &st, reason, false, &handle);
             return virOpenHookBrokerConnReplyOpen(conn, req->id, fd, handle);
         }
         virOpenHookBrokerConnWait(conn, req->id);
