@@ -165,7 +165,12 @@ check "reconnect: the suppressed reconnections are counted" \
     grep -q "QEMU connected again ([0-9]* earlier reconnections not logged)" "$E2E_LOGS/virtqemud-debug.log"
 check_eq "the guest still runs, same QEMU" "running $pid" \
     "$(virsh domstate "$DOM") $(e2e_qemu_pid "$DOM")"
+# reconnections left out when the domain stops are counted then
+check "reconnect: 50 more within the window" hostile "reconnect 50"
 check "destroy" virsh destroy "$DOM"
+check "reconnect: the ones left out at the end are counted when the domain stops" \
+    grep -qE "open hook of domain '$DOM': [1-9][0-9]* reconnections of QEMU not logged" \
+    "$E2E_LOGS/virtqemud-debug.log"
 e2e_daemons_down
 
 trap - EXIT

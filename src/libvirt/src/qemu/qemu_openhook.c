@@ -845,6 +845,8 @@ qemuOpenHookDisconnect(qemuOpenHook *hook)
 void
 qemuOpenHookFree(qemuOpenHook *hook)
 {
+    unsigned int suppressed;
+
     if (!hook)
         return;
 
@@ -881,6 +883,9 @@ qemuOpenHookFree(qemuOpenHook *hook)
                                  qemuOpenHookRateLimitTake(&hook->denials));
     qemuOpenHookReportSuppressed(hook, "grants",
                                  qemuOpenHookRateLimitTake(&hook->grants));
+    if ((suppressed = qemuOpenHookRateLimitTake(&hook->reconnects)) > 0)
+        VIR_INFO("open hook of domain '%s': %u reconnections of QEMU not logged",
+                 hook->vmname, suppressed);
     virMutexDestroy(&hook->denials.lock);
     virMutexDestroy(&hook->grants.lock);
     virMutexDestroy(&hook->reconnects.lock);
