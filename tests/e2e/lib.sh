@@ -237,6 +237,18 @@ e2e_domain_xml() {
 EOF
 }
 
+# e2e_owner_within FILE USER SECONDS: FILE's owner becomes USER within
+# SECONDS (labels given back by the driver's worker pool, or later)
+e2e_owner_within() {
+    local _
+    for _ in $(seq $(($3 * 10))); do
+        [ "$(stat -c %U "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "owner of $1: $(stat -c %U "$1"), expected $2"
+    return 1
+}
+
 # e2e_backing_chain FMT FILE...: the <backingStore> elements naming a
 # chain of FMT images (the top's backing file first) in a domain XML.
 # libvirt opens the images the XML names as root; backing images it only

@@ -25,11 +25,7 @@ hold() {
 }
 
 # wait_owner NAME USER: the owner becomes USER within 10 s
-wait_owner() {
-    for _ in $(seq 100); do [ "$(owner "$1")" = "$2" ] && return 0; sleep 0.1; done
-    echo "owner of $1: $(owner "$1"), expected $2"
-    return 1
-}
+wait_owner() { e2e_owner_within "$D/$1" "$2" 10; }
 
 # leave NAME TARGET: attach NAME as TARGET, make QEMU hold one more fd of
 # it, detach it

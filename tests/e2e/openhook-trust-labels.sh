@@ -41,13 +41,7 @@ owner() { stat -c %U "$D/$1"; }
 
 # settles NAME WANT: NAME's owner is WANT within 5 s (the close report is
 # handled by the driver's worker pool)
-settles() {
-    for _ in $(seq 50); do
-        [ "$(owner "$1")" = "$2" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+settles() { e2e_owner_within "$D/$1" "$2" 5; }
 
 qmp() { virsh qemu-monitor-command "$1" "$2"; }
 

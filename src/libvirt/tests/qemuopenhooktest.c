@@ -535,14 +535,16 @@ testGrant(qemuOpenHook *hook,
 }
 
 
-static void
+static int
 testRestoreRecord(virDomainObj *vm G_GNUC_UNUSED,
                   virStorageSource *src,
+                  bool wait G_GNUC_UNUSED,
                   void *opaque)
 {
     GPtrArray *restored = opaque;
 
     g_ptr_array_add(restored, g_path_get_basename(src->path));
+    return 0;
 }
 
 
@@ -741,6 +743,90 @@ testDrainedLabels(const void *opaque G_GNUC_UNUSED)
 }
 
 
+typedef struct {
+    GPtrArray *restored;
+    unsigned int busy;      /* restores that find the file locked */
+    unsigned int waited;    /* restores asked to wait for the lock */
+} testBusyRestoreData;
+
+
+/* Another process holds the file's metadata lock for the next
+ * t->busy restores that do not wait */
+static int
+testRestoreBusy(virDomainObj *vm G_GNUC_UNUSED,
+                virStorageSource *src,
+                bool wait,
+                void *opaque)
+{
+    testBusyRestoreData *t = opaque;
+
+    if (wait) {
+        t->waited++;
+    } else if (t->busy > 0) {
+        t->busy--;
+        return 1;
+    }
+    g_ptr_array_add(t->restored, g_path_get_basename(src->path));
+    return 0;
+}
+
+
+/* A restore held up by another process's lock of the file does not
+ * wait for it (the security manager would, with every other domain's
+ * labelling held up): the label stays held back, and is given back by
+ * a later decision, once the lock is gone.  At stop it is waited for. */
+static int
+testBusyRestore(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainDef) def = testParseDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-busy");
+    testBusyRestoreData t = { 0 };
+    virDomainDiskDef *vda;
+    virDomainDiskDef *vdb;
+
+    if (!def || !procdir ||
+        !(hook = testLabelHook(def, procdir, restored, NULL)))
+        return -1;
+    t.restored = restored;
+    qemuOpenHookSetRestoreFunc(hook, testRestoreBusy, &t);
+    vda = virDomainDiskByTarget(def, "vda");
+    vdb = virDomainDiskByTarget(def, "vdb");
+
+    t.busy = 2;
+    if (!qemuOpenHookRevokeImage(hook, vda->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        t.busy != 0 || t.waited != 0 ||
+        !testRestored(restored, "")) {
+        VIR_TEST_DEBUG("a restore waited for a lock held elsewhere, or "
+                       "the label was given up");
+        return -1;
+    }
+
+    /* the lock is gone */
+    if (qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 0 ||
+        !testRestored(restored, "top.img")) {
+        VIR_TEST_DEBUG("a postponed label was not given back once");
+        return -1;
+    }
+
+    /* the domain stops: then the restore waits for the lock */
+    t.busy = 1;
+    if (!qemuOpenHookRevokeImage(hook, vdb->src) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, true) != 1 ||
+        t.waited != 1 ||
+        !testRestored(restored, "top.img other.img")) {
+        VIR_TEST_DEBUG("a label was not given back at stop");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* Another running domain uses a file, under another name: whatever
  * QEMU does, its label is not restored, read-write images included. */
 static int
@@ -819,9 +905,10 @@ typedef struct {
 } testSlowRestoreData;
 
 
-static void
+static int
 testRestoreSlow(virDomainObj *vm G_GNUC_UNUSED,
                 virStorageSource *src,
+                bool wait G_GNUC_UNUSED,
                 void *opaque)
 {
     testSlowRestoreData *t = opaque;
@@ -841,6 +928,7 @@ testRestoreSlow(virDomainObj *vm G_GNUC_UNUSED,
     }
     g_ptr_array_add(t->restored, g_path_get_basename(src->path));
     virMutexUnlock(&t->lock);
+    return 0;
 }
 
 
@@ -1133,6 +1221,8 @@ mymain(void)
     if (virTestRun("whitelist through the access funnel", testFunnel, NULL) < 0)
         ret = -1;
     if (virTestRun("labels restored once QEMU no longer holds images", testDrainedLabels, NULL) < 0)
+        ret = -1;
+    if (virTestRun("a label restore does not wait for a lock held elsewhere", testBusyRestore, NULL) < 0)
         ret = -1;
     if (virTestRun("labels of images other domains use", testCrossDomainLabels, NULL) < 0)
         ret = -1;

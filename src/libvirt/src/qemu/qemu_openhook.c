@@ -78,6 +78,11 @@ typedef struct {
 #define QEMU_OPEN_HOOK_BACKLOG 16
 #define QEMU_OPEN_HOOK_CONNECT_TRIES 8
 
+/* A label restore that another process's lock of the file held up is
+ * tried again after this long, doubled each time up to the maximum */
+#define QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS 200
+#define QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS 10000
+
 
 static void
 qemuOpenHookRateLimitInit(qemuOpenHookRateLimit *rl,
@@ -212,6 +217,8 @@ struct _qemuOpenHook {
     qemuOpenHookServing *serving;   /* what the thread knows of the hook */
     GSource *listenSource;
     GSource *listenRetry;   /* accepting again after running out of fds */
+    GSource *labelRetry;    /* deciding postponed labels again */
+    unsigned int labelRetryMs;  /* its delay; 0: nothing postponed */
     GMainContext *context;
     pid_t pid;      /* the only process that may connect */
     bool disconnected;  /* QEMU is being killed: serve nothing more */
@@ -570,12 +577,14 @@ typedef struct {
     virStorageSource *src;
     bool bound;                 /* id known */
     qemuOpenHookFileId id;
+    bool postponed;             /* a lock held elsewhere held it up */
 } qemuOpenHookPending;
 
 
-static void
+static int
 qemuOpenHookRestoreLabel(virDomainObj *vm,
                          virStorageSource *src,
+                         bool wait,
                          void *opaque);
 
 
@@ -624,7 +633,7 @@ qemuOpenHookPendingDrop(qemuOpenHook *hook,
 }
 
 
-static void
+static qemuOpenHookPending *
 qemuOpenHookPendingAdd(qemuOpenHook *hook,
                        const char *canonical,
                        virStorageSource *src,
@@ -641,6 +650,7 @@ qemuOpenHookPendingAdd(qemuOpenHook *hook,
         qemuOpenHookRegister(hook, id, true);
     }
     g_hash_table_insert(hook->pendingLabels, g_strdup(canonical), pending);
+    return pending;
 }
 
 
@@ -683,6 +693,7 @@ qemuOpenHookDestroySources(qemuOpenHook *hook)
 {
     GSource **sources[] = {
         &hook->listenSource, &hook->listenRetry, &hook->source,
+        &hook->labelRetry,
     };
     size_t i;
 
@@ -1723,9 +1734,9 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
         VIR_DEBUG("open hook of domain '%s': the label of '%s' waits until "
                   "QEMU no longer holds it (it reports %u fds)",
                   hook->vmname, src->path, info.nheld);
-        qemuOpenHookPendingAdd(hook, info.canonical,
-                               virStorageSourceCopy(src, false),
-                               bound ? &id : NULL);
+        ignore_value(qemuOpenHookPendingAdd(hook, info.canonical,
+                                            virStorageSourceCopy(src, false),
+                                            bound ? &id : NULL));
         /* a drain of an earlier grant of the same file is no news */
         qemuOpenHookNoteDrained(hook, info.canonical, false);
     }
@@ -1743,23 +1754,36 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
 }
 
 
-/* Give @src's label back (call with the registry mutex held) */
-static void
+/* Give @src's label back; see qemuOpenHookRestoreFunc */
+static int
 qemuOpenHookRestoreLabel(virDomainObj *vm,
                          virStorageSource *src,
+                         bool wait,
                          void *opaque G_GNUC_UNUSED)
 {
     qemuDomainObjPrivate *priv = vm->privateData;
     g_autoptr(virStorageSource) copy = virStorageSourceCopy(src, false);
+    int rc;
 
     /* libvirt's security drivers leave read-only and shareable images
      * alone, since other domains may use them: the registry knows */
     copy->readonly = false;
     copy->shared = false;
 
-    if (qemuSecurityRestoreImageLabel(priv->driver, vm, copy, false) < 0)
+    if (wait)
+        rc = qemuSecurityRestoreImageLabel(priv->driver, vm, copy, false);
+    else
+        rc = qemuSecurityTryRestoreImageLabel(priv->driver, vm, copy);
+
+    if (rc == 1) {
+        VIR_DEBUG("%s", virGetLastErrorMessage());
+        virResetLastError();
+        return 1;
+    }
+    if (rc < 0)
         VIR_WARN("Unable to restore security label on %s",
                  NULLSTR(copy->path));
+    return 0;
 }
 
 
@@ -1995,25 +2019,67 @@ qemuOpenHookRestoreDone(qemuOpenHookFileId *restoring)
  * meanwhile waits for the restore to end before it labels the file
  * (qemuOpenHookWaitRestoredLocked).
  */
-static void
+static int
 qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
                               virDomainObj *vm,
                               virStorageSource *src,
-                              const qemuOpenHookFileId *id)
+                              const qemuOpenHookFileId *id,
+                              bool wait)
 {
     qemuOpenHookFileId *restoring = NULL;
+    int rc;
 
     if (!qemuOpenHookMayRestore(hook, src, id, &restoring))
-        return;
+        return 0;
 
     VIR_DEBUG("open hook of domain '%s': restoring the label of '%s'",
               hook->vmname, NULLSTR(src->path));
-    hook->restoreFunc(vm, src, hook->restoreOpaque);
-    VIR_DEBUG("open hook of domain '%s': restored the label of '%s'",
-              hook->vmname, NULLSTR(src->path));
+    rc = hook->restoreFunc(vm, src, wait, hook->restoreOpaque);
+    VIR_DEBUG("open hook of domain '%s': %s the label of '%s'",
+              hook->vmname, rc == 1 ? "postponed" : "restored",
+              NULLSTR(src->path));
 
     if (restoring)
         qemuOpenHookRestoreDone(restoring);
+    return rc == 1 ? 1 : 0;
+}
+
+
+/* Runs on the hook's thread */
+static gboolean
+qemuOpenHookLabelRetry(gpointer opaque)
+{
+    qemuOpenHookServing *serving = opaque;
+    VIR_LOCK_GUARD lock = virLockGuardLock(&serving->lock);
+    qemuOpenHook *hook = serving->hook;
+
+    if (!hook)
+        return G_SOURCE_REMOVE;
+    g_clear_pointer(&hook->labelRetry, g_source_unref);
+    if (hook->drained)
+        hook->drained(NULL, hook->drainedOpaque);
+    return G_SOURCE_REMOVE;
+}
+
+
+/* Labels were postponed: decide them again later, through the drained
+ * callback (a job of the domain), backing off from
+ * QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS to QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS.
+ * Until the hook serves (after a daemon restart), qemuOpenHookStart()
+ * does it. */
+static void
+qemuOpenHookScheduleLabelRetry(qemuOpenHook *hook)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&hook->serving->lock);
+
+    if (!hook->context || hook->labelRetry || !hook->serving->hook)
+        return;
+
+    hook->labelRetry = g_timeout_source_new(hook->labelRetryMs);
+    g_source_set_callback(hook->labelRetry, qemuOpenHookLabelRetry,
+                          qemuOpenHookServingRef(hook->serving),
+                          qemuOpenHookServingUnref);
+    g_source_attach(hook->labelRetry, hook->context);
 }
 
 
@@ -2035,6 +2101,15 @@ qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
  * @stopping, files that cannot be told or are still held keep their
  * label.
  *
+ * A restore never waits for another process that holds the file's
+ * metadata lock (remember_owner): any process that can open the file
+ * can take it, QEMU's own included, and the security manager would
+ * wait for it with every other domain's labelling held up.  Such a
+ * label stays held back and is decided again later, by
+ * qemuOpenHookScheduleLabelRetry().  Only when @stopping (QEMU is gone,
+ * and so is the hook) is the lock waited for, as libvirt's own restore
+ * of the domain's images does.
+ *
  * Returns the number of labels decided (given back or left alone).
  */
 size_t
@@ -2046,6 +2121,7 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
     g_autoptr(GHashTable) held = NULL;
     g_autoptr(GPtrArray) names = NULL;
     size_t decided = 0;
+    size_t postponed = 0;
     size_t i;
     int rc;
 
@@ -2111,10 +2187,33 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
         } else {
             VIR_DEBUG("open hook of domain '%s': QEMU no longer holds '%s'",
                       hook->vmname, name);
-            qemuOpenHookRestoreUnlessUsed(hook, vm, src,
-                                          pending->bound ? &pending->id : NULL);
+            if (qemuOpenHookRestoreUnlessUsed(hook, vm, src,
+                                              pending->bound ? &pending->id : NULL,
+                                              stopping) == 1) {
+                qemuOpenHookPending *again;
+
+                if (!pending->postponed)
+                    VIR_WARN("open hook of domain '%s': another process holds "
+                             "the metadata lock of '%s': its label is given "
+                             "back once the lock is gone", hook->vmname, name);
+                again = qemuOpenHookPendingAdd(hook, name, virObjectRef(src),
+                                               pending->bound ? &pending->id : NULL);
+                again->postponed = true;
+                qemuOpenHookNoteDrained(hook, name, true);
+                decided--;
+                postponed++;
+            }
         }
         qemuOpenHookPendingFree(pending);
+    }
+
+    if (postponed == 0) {
+        hook->labelRetryMs = 0;
+    } else if (!stopping) {
+        hook->labelRetryMs = hook->labelRetryMs == 0 ?
+            QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS :
+            MIN(hook->labelRetryMs * 2, QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS);
+        qemuOpenHookScheduleLabelRetry(hook);
     }
 
     return decided;
@@ -2152,7 +2251,7 @@ qemuOpenHookRestoreShared(qemuOpenHook *hook,
                 continue;
             }
 
-            qemuOpenHookRestoreUnlessUsed(hook, vm, n, &id);
+            ignore_value(qemuOpenHookRestoreUnlessUsed(hook, vm, n, &id, true));
         }
     }
 }
@@ -3507,6 +3606,9 @@ qemuOpenHookStart(qemuOpenHook *hook,
         qemuOpenHookServe(hook);
 
     qemuOpenHookWatchListen(hook);
+    /* labels postponed before it served (qemuOpenHookRestore) */
+    if (hook->labelRetryMs > 0)
+        qemuOpenHookScheduleLabelRetry(hook);
 
     VIR_DEBUG("open hook of domain '%s' serving in %s mode on '%s'",
               hook->vmname, virQEMUOpenHookTypeToString(hook->mode),

@@ -120,9 +120,13 @@ void
 qemuOpenHookRestoreShared(qemuOpenHook *hook,
                           virDomainObj *vm);
 
-typedef void (*qemuOpenHookRestoreFunc)(virDomainObj *vm,
-                                        virStorageSource *src,
-                                        void *opaque);
+/* Gives @src's label back.  Without @wait, returns 1 if another
+ * process holds the metadata lock of the file, and nothing was done;
+ * otherwise 0 (a failure is logged). */
+typedef int (*qemuOpenHookRestoreFunc)(virDomainObj *vm,
+                                       virStorageSource *src,
+                                       bool wait,
+                                       void *opaque);
 
 void
 qemuOpenHookSetRestoreFunc(qemuOpenHook *hook,
