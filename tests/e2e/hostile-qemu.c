@@ -17,6 +17,14 @@
  *                      reads every reply, closes its fds, CLOSEs every
  *                      handle and prints "replies R granted G emfile E
  *                      other O max_fds M"
+ *   hoard PATH N       one connection: OPENs of PATH read-only until one is
+ *                      refused, closing each fd but never reporting it
+ *                      closed; prints "hoarded G max_fds M then STATUS";
+ *                      then N CLOSEs of handles never given and an OPEN,
+ *                      a CLOSE of a granted handle and an OPEN, ten more
+ *                      CLOSEs of that same handle and an OPEN: prints
+ *                      "unknown N then S1 reclosed S2 then S3"; then
+ *                      CLOSEs every handle and OPENs: "released G then S"
  *   reconnect N        N connections, one after the other, most with a
  *                      HELLO, some closed without one; prints
  *                      "reconnected N hello H failed F"
@@ -453,6 +461,78 @@ cmd_pipeline(int n, const char *path, int pause)
 }
 
 
+/* One OPEN of @path and its reply: the status, the handle in *@handle */
+static int32_t
+open_one(int s, const char *path, uint64_t *handle)
+{
+    unsigned char b[OH_LARGEST];
+    int fd;
+
+    if (send_msg(s, b, mk_open(b, 1, O_RDONLY | O_CLOEXEC, path), NULL, 0) < 0 ||
+        recv_msg(s, b, sizeof(b), OH_REPLY_WAIT_MS, &fd) != 24 ||
+        get32(b + 4) != OH_OPEN)
+        return INT32_MIN;
+    if (fd >= 0)
+        close(fd);
+    memcpy(handle, b + 16, 8);
+    return (int32_t)get32(b + 12);
+}
+
+
+static void
+cmd_hoard(const char *path, int unknown)
+{
+    unsigned char b[64];
+    uint64_t *handles;
+    uint64_t h, old;
+    uint32_t max_fds = 0;
+    int32_t st = 0, unknown_st, again_st, double_st, release_st;
+    int granted = 0, s, i;
+
+    if ((s = hook_connect()) < 0 || hello(s, &max_fds) < 0 || max_fds == 0) {
+        say("error connect or hello");
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    if (!(handles = calloc(max_fds + 1, sizeof(*handles)))) {
+        say("error out of memory");
+        close(s);
+        return;
+    }
+    /* grants, each fd closed at once but never reported closed */
+    while (granted <= (int)max_fds &&
+           (st = open_one(s, path, &handles[granted])) == 0)
+        granted++;
+    say("hoarded %d max_fds %u then %d", granted, max_fds, st);
+
+    /* CLOSE of handles never given lowers nothing */
+    for (i = 0; i < unknown; i++)
+        send_msg(s, b, mk_close(b, 0xfeed000000000000ULL + i), NULL, 0);
+    unknown_st = open_one(s, path, &h);
+
+    /* one real CLOSE makes room for one OPEN; closing it again does not */
+    old = handles[0];
+    send_msg(s, b, mk_close(b, old), NULL, 0);
+    again_st = open_one(s, path, &handles[0]);
+    for (i = 0; i < 10; i++)
+        send_msg(s, b, mk_close(b, old), NULL, 0);
+    double_st = open_one(s, path, &h);
+    if (double_st == 0)
+        send_msg(s, b, mk_close(b, h), NULL, 0);
+    say("unknown %d then %d reclosed %d then %d", unknown, unknown_st, again_st, double_st);
+
+    for (i = 0; i < granted; i++)
+        send_msg(s, b, mk_close(b, handles[i]), NULL, 0);
+    release_st = open_one(s, path, &h);
+    if (release_st == 0)
+        send_msg(s, b, mk_close(b, h), NULL, 0);
+    say("released %d then %d", granted, release_st);
+    free(handles);
+    close(s);
+}
+
+
 static void
 cmd_reconnect(int n)
 {
@@ -489,6 +569,8 @@ run(const char *line)
         cmd_pipeline(n, path, pause);
     else if (sscanf(line, "reconnect %d", &n) == 1 && n > 0)
         cmd_reconnect(n);
+    else if (sscanf(line, "hoard %4095s %d", path, &n) == 2 && n >= 0)
+        cmd_hoard(path, n);
     else
         say("error unknown command");
     say("done %s", line);

@@ -237,6 +237,14 @@ e2e_domain_xml() {
 EOF
 }
 
+# e2e_guest_done F DOM: destroy and undefine DOM (checked, as F), then
+# stop the daemons: the end of one flavour of a scenario
+e2e_guest_done() {
+    check "$1: destroy" virsh destroy "$2"
+    check "$1: undefine" virsh undefine "$2"
+    e2e_daemons_down
+}
+
 # e2e_owner_within FILE USER SECONDS: FILE's owner becomes USER within
 # SECONDS (labels given back by the driver's worker pool, or later)
 e2e_owner_within() {

@@ -10,6 +10,9 @@
 #   - pipelining without reading the replies: the daemon holds at most
 #     max_outstanding replies (and their fds), then stops reading; every
 #     request is answered once QEMU reads again, in order, within max_fds;
+#   - never reporting closes: grants stop at max_fds (-EMFILE), QEMU's
+#     own included; CLOSEs of handles never given or closed already free
+#     nothing; once QEMU reports its closes it is served again;
 #   - reconnecting in a loop: the daemon's fds and memory stay put and the
 #     reconnections are logged rate limited, not once each;
 #
@@ -140,6 +143,25 @@ check "pipeline: no more grants held at once than max_fds ($granted of $maxfds)"
     test "$granted" -le "$maxfds" -a "$maxfds" -gt 0
 check "pipeline: the daemon's fd table is back (at most $fds0)" settle_fds "$fds0"
 check "pipeline: QEMU's own client is served" opens base.qcow2
+
+# --- never reporting closes; closes of handles never given ------------------
+fds0=$(daemon_fds)
+echo "cmd hoard" >> "$H/out"
+check "hoard: QEMU's process opens until refused, never reporting a close" \
+    hostile "hoard $D/base.qcow2 1000" 180
+line=$(grep '^hoarded ' "$H/out" || true)
+read -r _ hoarded _ maxfds _ then <<<"${line:-x 0 x 0 x 0}"
+check "hoard: grants stop just below max_fds, QEMU's own count ($hoarded of $maxfds)" \
+    test "$hoarded" -gt $((maxfds - 16)) -a "$hoarded" -lt "$maxfds"
+check_eq "hoard: then -EMFILE" -24 "$then"
+check_eq "hoard: closes of handles never given, or closed already, free nothing" \
+    "unknown 1000 then -24 reclosed 0 then -24" "$(grep '^unknown ' "$H/out" || true)"
+check_eq "hoard: once QEMU reports its closes it is served again" \
+    "released $hoarded then 0" "$(grep '^released ' "$H/out" || true)"
+check "hoard: closes of unknown handles are logged as such" \
+    test "$(grep -c "reason=unknown-handle" "$E2E_LOGS/virtqemud-debug.log")" -ge 1000
+check "hoard: the daemon's fd table is back (at most $fds0)" settle_fds "$fds0"
+check "hoard: QEMU's own client is served" opens base.qcow2
 
 # --- reconnecting in a loop -------------------------------------------------
 fds0=$(daemon_fds)

@@ -121,9 +121,7 @@ scenario() {
     check "$f: a commit into a base QEMU's user owns pivots" \
         grep -q "Successfully pivoted" <(virsh_verbose blockcommit "$DOM" sda --active --wait --pivot 2>&1)
     check_eq "$f: ... onto the base" "$PUB/base.qcow2" "$(e2e_chain "$DOM" sda)"
-    check "$f: destroy" virsh destroy "$DOM"
-    check "$f: undefine" virsh undefine "$DOM"
-    e2e_daemons_down
+    e2e_guest_done "$f" "$DOM"
 }
 
 E2E_FLAVOUR=native scenario native

@@ -69,9 +69,7 @@ scenario() {
         check "$f: the disk was granted through the hook" \
             grep -q "decision=grant.*canonical=\"$KERNEL\"" "$E2E_LOGS/virtqemud-debug.log"
     fi
-    check "$f: destroy" virsh destroy "$DOM"
-    check "$f: undefine" virsh undefine "$DOM"
-    e2e_daemons_down
+    e2e_guest_done "$f" "$DOM"
 }
 
 # The reference: what QEMU opens by itself, without the hook.
