@@ -32,8 +32,10 @@
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
+#include <pwd.h>
 
 #include "viropenhookproto.h"
+#include "viropenhookopener.h"
 #include "openhook-testutil.h"
 
 #define FUSE_MAGIC 0x65735546
@@ -85,12 +87,14 @@ isFuse(const char *path)
 
 static bool
 mountSleepFS(Fixture *f,
-             const char *sleep)
+             const char *sleep,
+             bool allowOther)
 {
     const char *script = g_getenv("OPENHOOK_SLEEPFS");
     g_autoptr(GError) err = NULL;
     const char *argv[] = { "/usr/bin/python3", script, f->mnt,
-                           "--release", f->release, "--sleep", sleep, NULL };
+                           "--release", f->release, "--sleep", sleep,
+                           allowOther ? "--allow-other" : NULL, NULL };
     int i;
 
     if (geteuid() != 0) {
@@ -203,6 +207,8 @@ serve(Fixture *f,
 /* Fixture data: list hang.img and flush.img on the local file system
  * before sleepfs is mounted over them */
 static const char *const mountedLater = "mounted-later";
+/* Fixture data: other users (QEMU's, the opener's) may use sleepfs */
+static const char *const allowOther = "allow-other";
 
 
 static void
@@ -210,7 +216,8 @@ fixtureSetup(Fixture *f,
              gconstpointer data)
 {
     bool later = data == mountedLater;
-    const char *sleep = data && !later ? data : "-1";
+    bool other = data == allowOther;
+    const char *sleep = data && !later && !other ? data : "-1";
 
     f->tmp = ohtTmpNew();
     f->mnt = g_build_filename(f->tmp, "mnt", NULL);
@@ -238,7 +245,7 @@ fixtureSetup(Fixture *f,
         g_assert_cmpint(unlink(h), ==, 0);
         g_assert_cmpint(unlink(l), ==, 0);
     }
-    if (!mountSleepFS(f, sleep))
+    if (!mountSleepFS(f, sleep, other))
         return;
 
     f->ctx = g_main_context_new();
@@ -608,6 +615,77 @@ testCap(Fixture *f,
 }
 
 
+static virOpenHookOpener *
+startOpener(void *opaque,
+            char **errmsg)
+{
+    unsigned int *starts = opaque;
+    struct passwd *pw = getpwnam("libvirt-qemu");
+
+    if (!pw) {
+        *errmsg = g_strdup("no user libvirt-qemu");
+        return NULL;
+    }
+    (*starts)++;
+    return virOpenHookOpenerNew(pw->pw_uid, pw->pw_gid, NULL, 0, errmsg);
+}
+
+
+/*
+ * A helper killed in the middle of an open that its FUSE daemon has
+ * read and does not answer stays in the kernel, with a thread of the
+ * daemon to reap it.  A guest gets at most VIR_OPENHOOK_OPENER_STUCK_MAX
+ * of those: then no helper is started (the requests that need one are
+ * denied), until the daemon answers and they are reaped.  Without the
+ * cap each request started one more.
+ */
+static void
+testOpenerCap(Fixture *f,
+              gconstpointer data G_GNUC_UNUSED)
+{
+    g_autoptr(virOpenHookWhitelist) wl = virOpenHookWhitelistNew("guestC");
+    virOpenHookOpener *op = NULL;
+    unsigned int starts = 0;
+    uint64_t id;
+    size_t i;
+
+    SKIP_IF_NO_FUSE(f);
+    /* QEMU's user reaches the mount */
+    g_assert_cmpint(g_chmod(f->tmp, 0755), ==, 0);
+    virOpenHookWhitelistSetOpenerStart(wl, startOpener, &starts, NULL);
+
+    for (i = 0; i < VIR_OPENHOOK_OPENER_STUCK_MAX; i++) {
+        if (!(op = virOpenHookWhitelistGetOpener(wl)))
+            break;
+        g_assert_cmpint(virOpenHookOpenerSendOpen(op, f->hang, O_RDONLY, 0,
+                                                  false, NULL, &id), ==, 0);
+        /* sleepfs has read the request: the helper is in the kernel */
+        g_usleep(300 * G_TIME_SPAN_MILLISECOND);
+        /* as a missed deadline does; then the last reference goes */
+        virOpenHookOpenerKill(op);
+        g_clear_pointer(&op, virOpenHookOpenerUnref);
+        virOpenHookWhitelistSetOpener(wl, NULL);
+    }
+    g_assert_cmpuint(starts, ==, VIR_OPENHOOK_OPENER_STUCK_MAX);
+
+    op = virOpenHookWhitelistGetOpener(wl);
+    g_assert_null(op);
+    g_assert_cmpuint(starts, ==, VIR_OPENHOOK_OPENER_STUCK_MAX);
+    g_clear_pointer(&op, virOpenHookOpenerUnref);
+
+    /* the opens return: the helpers are reaped, one starts again */
+    g_assert_true(g_file_set_contents(f->release, "", 0, NULL));
+    for (i = 0; i < 500 && !op; i++) {
+        if (!(op = virOpenHookWhitelistGetOpener(wl)))
+            g_usleep(10 * G_TIME_SPAN_MILLISECOND);
+    }
+    g_assert_nonnull(op);
+    g_assert_cmpuint(starts, ==, VIR_OPENHOOK_OPENER_STUCK_MAX + 1);
+    g_clear_pointer(&op, virOpenHookOpenerUnref);
+    virOpenHookWhitelistSetOpener(wl, NULL);
+}
+
+
 /* The guest hangs up while its open hangs, the connection and the
  * whole hook are freed, then the open returns: nothing leaks, nothing
  * is used after it was freed (ASan). */
@@ -718,6 +796,7 @@ main(int argc,
     ADD("cap", testCap, NULL);
     ADD("gone-first", testGoneFirst, NULL);
     ADD("mounted-later", testMountedLater, mountedLater);
+    ADD("opener-cap", testOpenerCap, allowOther);
 #undef ADD
 
     return g_test_run();

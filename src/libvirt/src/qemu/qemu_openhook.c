@@ -217,8 +217,12 @@ struct _qemuOpenHook {
     qemuOpenHookServing *serving;   /* what the thread knows of the hook */
     GSource *listenSource;
     GSource *listenRetry;   /* accepting again after running out of fds */
-    GSource *labelRetry;    /* deciding postponed labels again */
-    unsigned int labelRetryMs;  /* its delay; 0: nothing postponed */
+    /* deciding postponed labels again (see qemuOpenHookLabelRetry):
+     * under serving->lock */
+    GSource *labelRetry;
+    unsigned int labelRetryMs;  /* its next delay */
+    unsigned int labelRetrySkips;
+    int labelsPostponed;    /* atomic: some label is postponed */
     GMainContext *context;
     pid_t pid;      /* the only process that may connect */
     bool disconnected;  /* QEMU is being killed: serve nothing more */
@@ -862,7 +866,9 @@ qemuOpenHookFree(qemuOpenHook *hook)
         return;
 
     /* the domain or the daemon is going away: nobody to tell */
-    hook->drained = NULL;
+    VIR_WITH_MUTEX_LOCK_GUARD(&hook->serving->lock) {
+        hook->drained = NULL;
+    }
     /* stop serving first: nothing of the hook runs after this */
     qemuOpenHookStopThread(hook);
     qemuOpenHookServingUnref(hook->serving);
@@ -1775,11 +1781,8 @@ qemuOpenHookRestoreLabel(virDomainObj *vm,
     else
         rc = qemuSecurityTryRestoreImageLabel(priv->driver, vm, copy);
 
-    if (rc == 1) {
-        VIR_DEBUG("%s", virGetLastErrorMessage());
-        virResetLastError();
+    if (rc == 1)
         return 1;
-    }
     if (rc < 0)
         VIR_WARN("Unable to restore security label on %s",
                  NULLSTR(copy->path));
@@ -2045,7 +2048,34 @@ qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
 }
 
 
-/* Runs on the hook's thread */
+static gboolean qemuOpenHookLabelRetry(gpointer opaque);
+
+/* Call with serving->lock held */
+static void
+qemuOpenHookArmLabelRetryLocked(qemuOpenHook *hook)
+{
+    if (!hook->context || hook->labelRetry || !hook->serving->hook)
+        return;
+
+    if (hook->labelRetryMs == 0)
+        hook->labelRetryMs = QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS;
+    hook->labelRetry = g_timeout_source_new(hook->labelRetryMs);
+    g_source_set_callback(hook->labelRetry, qemuOpenHookLabelRetry,
+                          qemuOpenHookServingRef(hook->serving),
+                          qemuOpenHookServingUnref);
+    g_source_attach(hook->labelRetry, hook->context);
+}
+
+
+/*
+ * Postponed labels are decided again through the drained callback (a
+ * job of the domain), from QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS on,
+ * doubling up to QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS, for as long as any
+ * is postponed: the timer lives on by itself, whatever becomes of the
+ * check it queued (a job that could not be had, say).  A check still
+ * queued is not queued again, unless it has been for several rounds.
+ * Runs on the hook's thread.
+ */
 static gboolean
 qemuOpenHookLabelRetry(gpointer opaque)
 {
@@ -2056,30 +2086,54 @@ qemuOpenHookLabelRetry(gpointer opaque)
     if (!hook)
         return G_SOURCE_REMOVE;
     g_clear_pointer(&hook->labelRetry, g_source_unref);
-    if (hook->drained)
-        hook->drained(NULL, hook->drainedOpaque);
+    if (!g_atomic_int_get(&hook->labelsPostponed)) {
+        hook->labelRetryMs = 0;
+        return G_SOURCE_REMOVE;
+    }
+
+    if (g_atomic_int_compare_and_exchange(&hook->recheckQueued, 0, 1) ||
+        ++hook->labelRetrySkips >= 6) {
+        hook->labelRetrySkips = 0;
+        if (hook->drained)
+            hook->drained(NULL, hook->drainedOpaque);
+    }
+    hook->labelRetryMs = MIN(hook->labelRetryMs * 2,
+                             QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS);
+    qemuOpenHookArmLabelRetryLocked(hook);
     return G_SOURCE_REMOVE;
 }
 
 
-/* Labels were postponed: decide them again later, through the drained
- * callback (a job of the domain), backing off from
- * QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS to QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS.
- * Until the hook serves (after a daemon restart), qemuOpenHookStart()
- * does it. */
+/* Whether labels are postponed changed (@postponed: how many are) */
 static void
-qemuOpenHookScheduleLabelRetry(qemuOpenHook *hook)
+qemuOpenHookNoteLabelsPostponed(qemuOpenHook *hook,
+                                size_t postponed)
 {
     VIR_LOCK_GUARD lock = virLockGuardLock(&hook->serving->lock);
 
-    if (!hook->context || hook->labelRetry || !hook->serving->hook)
-        return;
+    g_atomic_int_set(&hook->labelsPostponed, postponed > 0);
+    if (postponed > 0)
+        qemuOpenHookArmLabelRetryLocked(hook);
+    else
+        hook->labelRetryMs = 0;
+}
 
-    hook->labelRetry = g_timeout_source_new(hook->labelRetryMs);
-    g_source_set_callback(hook->labelRetry, qemuOpenHookLabelRetry,
-                          qemuOpenHookServingRef(hook->serving),
-                          qemuOpenHookServingUnref);
-    g_source_attach(hook->labelRetry, hook->context);
+
+static size_t
+qemuOpenHookCountPostponed(qemuOpenHook *hook)
+{
+    GHashTableIter iter;
+    gpointer value;
+    size_t n = 0;
+
+    g_hash_table_iter_init(&iter, hook->pendingLabels);
+    while (g_hash_table_iter_next(&iter, NULL, &value)) {
+        qemuOpenHookPending *pending = value;
+
+        if (pending->postponed)
+            n++;
+    }
+    return n;
 }
 
 
@@ -2106,9 +2160,9 @@ qemuOpenHookScheduleLabelRetry(qemuOpenHook *hook)
  * can take it, QEMU's own included, and the security manager would
  * wait for it with every other domain's labelling held up.  Such a
  * label stays held back and is decided again later, by
- * qemuOpenHookScheduleLabelRetry().  Only when @stopping (QEMU is gone,
+ * qemuOpenHookLabelRetry().  Only when @stopping (QEMU is gone,
  * and so is the hook) is the lock waited for, as libvirt's own restore
- * of the domain's images does.
+ * of the domain's images does.  Postponing logs a warning once per file.
  *
  * Returns the number of labels decided (given back or left alone).
  */
@@ -2121,14 +2175,16 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
     g_autoptr(GHashTable) held = NULL;
     g_autoptr(GPtrArray) names = NULL;
     size_t decided = 0;
-    size_t postponed = 0;
     size_t i;
     int rc;
 
     g_atomic_int_set(&hook->recheckQueued, 0);
 
-    if (g_hash_table_size(hook->pendingLabels) == 0)
+    if (g_hash_table_size(hook->pendingLabels) == 0) {
+        if (g_atomic_int_get(&hook->labelsPostponed))
+            qemuOpenHookNoteLabelsPostponed(hook, 0);
         return 0;
+    }
     if (canonical && !g_hash_table_contains(hook->pendingLabels, canonical))
         return 0;
 
@@ -2178,12 +2234,12 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
         pending = qemuOpenHookPendingSteal(hook, name);
         qemuOpenHookNoteDrained(hook, name, false);
         src = virObjectRef(pending->src);
-        decided++;
 
         if (isHeld) {
             VIR_WARN("open hook of domain '%s': QEMU stopped but '%s' %s: "
                      "leaving its label", hook->vmname, name,
                      rc < 0 ? "cannot be checked" : "is still held");
+            decided++;
         } else {
             VIR_DEBUG("open hook of domain '%s': QEMU no longer holds '%s'",
                       hook->vmname, name);
@@ -2200,21 +2256,15 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
                                                pending->bound ? &pending->id : NULL);
                 again->postponed = true;
                 qemuOpenHookNoteDrained(hook, name, true);
-                decided--;
-                postponed++;
+            } else {
+                decided++;
             }
         }
         qemuOpenHookPendingFree(pending);
     }
 
-    if (postponed == 0) {
-        hook->labelRetryMs = 0;
-    } else if (!stopping) {
-        hook->labelRetryMs = hook->labelRetryMs == 0 ?
-            QEMU_OPEN_HOOK_LABEL_RETRY_MIN_MS :
-            MIN(hook->labelRetryMs * 2, QEMU_OPEN_HOOK_LABEL_RETRY_MAX_MS);
-        qemuOpenHookScheduleLabelRetry(hook);
-    }
+    if (!stopping)
+        qemuOpenHookNoteLabelsPostponed(hook, qemuOpenHookCountPostponed(hook));
 
     return decided;
 }
@@ -3607,8 +3657,11 @@ qemuOpenHookStart(qemuOpenHook *hook,
 
     qemuOpenHookWatchListen(hook);
     /* labels postponed before it served (qemuOpenHookRestore) */
-    if (hook->labelRetryMs > 0)
-        qemuOpenHookScheduleLabelRetry(hook);
+    if (g_atomic_int_get(&hook->labelsPostponed)) {
+        VIR_LOCK_GUARD lock = virLockGuardLock(&hook->serving->lock);
+
+        qemuOpenHookArmLabelRetryLocked(hook);
+    }
 
     VIR_DEBUG("open hook of domain '%s' serving in %s mode on '%s'",
               hook->vmname, virQEMUOpenHookTypeToString(hook->mode),

@@ -94,7 +94,19 @@ struct _virOpenHookOpener {
     int async;              /* one broker connection at a time */
     uint64_t asyncId;
     gint64 asyncSent;       /* monotonic us, when asyncId was sent */
+
+    virOpenHookOpenerStuck *stuck;  /* where it counts if left behind */
 };
+
+struct _virOpenHookOpenerStuck {
+    gint refs;
+    gint count;
+};
+
+typedef struct {
+    pid_t pid;
+    virOpenHookOpenerStuck *stuck;
+} virOpenHookOpenerReap;
 
 
 /* ---- the helper process ---- */
@@ -638,13 +650,60 @@ virOpenHookOpenerRef(virOpenHookOpener *op)
 }
 
 
+virOpenHookOpenerStuck *
+virOpenHookOpenerStuckNew(void)
+{
+    virOpenHookOpenerStuck *stuck = g_new0(virOpenHookOpenerStuck, 1);
+
+    stuck->refs = 1;
+    return stuck;
+}
+
+
+static virOpenHookOpenerStuck *
+virOpenHookOpenerStuckRef(virOpenHookOpenerStuck *stuck)
+{
+    g_atomic_int_inc(&stuck->refs);
+    return stuck;
+}
+
+
+void
+virOpenHookOpenerStuckUnref(virOpenHookOpenerStuck *stuck)
+{
+    if (stuck && g_atomic_int_dec_and_test(&stuck->refs))
+        g_free(stuck);
+}
+
+
+unsigned int
+virOpenHookOpenerStuckCount(virOpenHookOpenerStuck *stuck)
+{
+    return g_atomic_int_get(&stuck->count);
+}
+
+
+void
+virOpenHookOpenerSetStuck(virOpenHookOpener *op,
+                          virOpenHookOpenerStuck *stuck)
+{
+    virOpenHookOpenerStuckUnref(op->stuck);
+    op->stuck = stuck ? virOpenHookOpenerStuckRef(stuck) : NULL;
+}
+
+
 static gpointer
 virOpenHookOpenerReapThread(gpointer opaque)
 {
-    pid_t pid = GPOINTER_TO_INT(opaque);
+    virOpenHookOpenerReap *reap = opaque;
 
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    while (waitpid(reap->pid, NULL, 0) < 0 && errno == EINTR)
         ;
+    if (reap->stuck) {
+        g_atomic_int_add(&reap->stuck->count, -1);
+        virOpenHookOpenerStuckUnref(reap->stuck);
+    }
+    g_free(reap);
     return NULL;
 }
 
@@ -678,11 +737,17 @@ virOpenHookOpenerUnref(virOpenHookOpener *op)
                 break;
             g_usleep(G_TIME_SPAN_MILLISECOND);
         }
-        if (rc == 0 || (rc < 0 && errno == EINTR))
+        if (rc == 0 || (rc < 0 && errno == EINTR)) {
+            virOpenHookOpenerReap *reap = g_new0(virOpenHookOpenerReap, 1);
+
+            reap->pid = op->pid;
+            if ((reap->stuck = g_steal_pointer(&op->stuck)))
+                g_atomic_int_inc(&reap->stuck->count);
             g_thread_unref(g_thread_new("openhook-reap",
-                                        virOpenHookOpenerReapThread,
-                                        GINT_TO_POINTER(op->pid)));
+                                        virOpenHookOpenerReapThread, reap));
+        }
     }
+    virOpenHookOpenerStuckUnref(op->stuck);
     g_mutex_clear(&op->lock);
     g_free(op);
 }

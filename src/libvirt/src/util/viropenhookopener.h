@@ -116,6 +116,19 @@ virOpenHookOpener *virOpenHookOpenerRef(virOpenHookOpener *op);
 void virOpenHookOpenerUnref(virOpenHookOpener *op);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookOpener, virOpenHookOpenerUnref);
 
+/* How many killed helpers of one owner the kernel still holds (each in
+ * a request its FUSE daemon does not answer), each with a thread to reap
+ * it: a count shared by the owner and those threads. */
+typedef struct _virOpenHookOpenerStuck virOpenHookOpenerStuck;
+/* The most an owner should leave behind before it starts no more */
+#define VIR_OPENHOOK_OPENER_STUCK_MAX 4
+virOpenHookOpenerStuck *virOpenHookOpenerStuckNew(void);
+void virOpenHookOpenerStuckUnref(virOpenHookOpenerStuck *stuck);
+unsigned int virOpenHookOpenerStuckCount(virOpenHookOpenerStuck *stuck);
+/* The helper counts in @stuck if its last reference leaves it behind */
+void virOpenHookOpenerSetStuck(virOpenHookOpener *op,
+                               virOpenHookOpenerStuck *stuck);
+
 pid_t virOpenHookOpenerGetPid(virOpenHookOpener *op);
 uid_t virOpenHookOpenerGetUid(virOpenHookOpener *op);
 gid_t virOpenHookOpenerGetGid(virOpenHookOpener *op);

@@ -92,6 +92,9 @@ struct _virOpenHookWhitelist {
     /* starts the opener on first need (see GetOpener); startLock
      * serializes the starts, never taken under wl->lock */
     GMutex startLock;
+    /* helpers this whitelist left stuck in the kernel: at
+     * VIR_OPENHOOK_OPENER_STUCK_MAX it starts no more */
+    virOpenHookOpenerStuck *stuck;
     virOpenHookOpenerStartFunc openerStart;
     void *openerStartOpaque;
     GDestroyNotify openerStartFree;
@@ -157,6 +160,7 @@ virOpenHookWhitelistNew(const char *guest)
     g_mutex_init(&wl->lock);
     g_rw_lock_init(&wl->cbLock);
     g_mutex_init(&wl->startLock);
+    wl->stuck = virOpenHookOpenerStuckNew();
     wl->guest = g_strdup(guest);
     wl->mode = VIR_OPENHOOK_MODE_ENFORCE;
     wl->maxFds = VIR_OPENHOOK_DEFAULT_MAX_FDS;
@@ -194,6 +198,7 @@ virOpenHookWhitelistUnref(virOpenHookWhitelist *wl)
     g_hash_table_unref(wl->aliases);
     g_hash_table_unref(wl->entries);
     virOpenHookOpenerUnref(wl->opener);
+    virOpenHookOpenerStuckUnref(wl->stuck);
     if (wl->openerStartFree)
         wl->openerStartFree(wl->openerStartOpaque);
     g_free(wl->guest);
@@ -414,12 +419,18 @@ virOpenHookWhitelistGetOpener(virOpenHookWhitelist *wl)
 
     /* None yet, or the last one died or was killed for missing a
      * deadline: start one (once, whoever asks at the same time). The
-     * start waits for the helper, so it runs under startLock only. */
+     * start waits for the helper, so it runs under startLock only.
+     * Killed helpers that a FUSE daemon which does not answer keeps in
+     * the kernel each cost a thread until it answers: a guest whose
+     * QEMU owns that daemon gets no more than a few. */
     g_mutex_lock(&wl->startLock);
     if (!(opener = virOpenHookWhitelistGetLiveOpener(wl, &canStart)) &&
-        canStart) {
-        if ((opener = wl->openerStart(wl->openerStartOpaque, &errmsg)))
+        canStart &&
+        virOpenHookOpenerStuckCount(wl->stuck) < VIR_OPENHOOK_OPENER_STUCK_MAX) {
+        if ((opener = wl->openerStart(wl->openerStartOpaque, &errmsg))) {
+            virOpenHookOpenerSetStuck(opener, wl->stuck);
             virOpenHookWhitelistSetOpener(wl, opener);
+        }
     }
     g_mutex_unlock(&wl->startLock);
     /* the start function logs why it failed: the caller denies */
