@@ -2104,6 +2104,25 @@ qemuOpenHookLabelRetry(gpointer opaque)
 }
 
 
+/**
+ * qemuOpenHookRecheckLater:
+ * @hook: the domain's open hook
+ *
+ * A check of the labels held back could not run now (another job of the
+ * domain): have the retry timer queue it again later, rather than wait
+ * for the job.
+ */
+void
+qemuOpenHookRecheckLater(qemuOpenHook *hook)
+{
+    VIR_LOCK_GUARD lock = virLockGuardLock(&hook->serving->lock);
+
+    g_atomic_int_set(&hook->recheckQueued, 0);
+    g_atomic_int_set(&hook->labelsPostponed, 1);
+    qemuOpenHookArmLabelRetryLocked(hook);
+}
+
+
 /* Whether labels are postponed changed (@postponed: how many are) */
 static void
 qemuOpenHookNoteLabelsPostponed(qemuOpenHook *hook,

@@ -120,6 +120,9 @@ void
 qemuOpenHookRestoreShared(qemuOpenHook *hook,
                           virDomainObj *vm);
 
+void
+qemuOpenHookRecheckLater(qemuOpenHook *hook);
+
 /* Gives @src's label back.  Without @wait, returns 1 if another
  * process holds the metadata lock of the file, and nothing was done;
  * otherwise 0 (a failure is logged). */

@@ -95,7 +95,8 @@ struct _virOpenHookOpener {
     uint64_t asyncId;
     gint64 asyncSent;       /* monotonic us, when asyncId was sent */
 
-    virOpenHookOpenerStuck *stuck;  /* where it counts if left behind */
+    virOpenHookOpenerStuck *stuck;  /* where it counts once killed */
+    gint counted;           /* it counts in stuck until reaped */
 };
 
 struct _virOpenHookOpenerStuck {
@@ -741,10 +742,13 @@ virOpenHookOpenerUnref(virOpenHookOpener *op)
             virOpenHookOpenerReap *reap = g_new0(virOpenHookOpenerReap, 1);
 
             reap->pid = op->pid;
-            if ((reap->stuck = g_steal_pointer(&op->stuck)))
+            if ((reap->stuck = g_steal_pointer(&op->stuck)) &&
+                g_atomic_int_compare_and_exchange(&op->counted, 0, 1))
                 g_atomic_int_inc(&reap->stuck->count);
             g_thread_unref(g_thread_new("openhook-reap",
                                         virOpenHookOpenerReapThread, reap));
+        } else if (op->stuck && g_atomic_int_get(&op->counted)) {
+            g_atomic_int_add(&op->stuck->count, -1);
         }
     }
     virOpenHookOpenerStuckUnref(op->stuck);
@@ -777,8 +781,11 @@ virOpenHookOpenerGetGid(virOpenHookOpener *op)
 void
 virOpenHookOpenerKill(virOpenHookOpener *op)
 {
-    /* Not reaped until the last unref: the pid cannot be reused */
+    /* Not reaped until the last unref: the pid cannot be reused.  It
+     * counts as left behind from now on, whoever still refers to it. */
     g_atomic_int_set(&op->dead, 1);
+    if (op->stuck && g_atomic_int_compare_and_exchange(&op->counted, 0, 1))
+        g_atomic_int_inc(&op->stuck->count);
     if (op->pid > 0)
         kill(op->pid, SIGKILL);
 }

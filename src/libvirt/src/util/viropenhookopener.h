@@ -116,16 +116,17 @@ virOpenHookOpener *virOpenHookOpenerRef(virOpenHookOpener *op);
 void virOpenHookOpenerUnref(virOpenHookOpener *op);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virOpenHookOpener, virOpenHookOpenerUnref);
 
-/* How many killed helpers of one owner the kernel still holds (each in
- * a request its FUSE daemon does not answer), each with a thread to reap
- * it: a count shared by the owner and those threads. */
+/* How many helpers of one owner were killed and are not reaped yet
+ * (one the kernel holds in a request its FUSE daemon does not answer
+ * costs a thread to reap it): a count shared by the owner, its helpers
+ * and those threads. */
 typedef struct _virOpenHookOpenerStuck virOpenHookOpenerStuck;
 /* The most an owner should leave behind before it starts no more */
 #define VIR_OPENHOOK_OPENER_STUCK_MAX 4
 virOpenHookOpenerStuck *virOpenHookOpenerStuckNew(void);
 void virOpenHookOpenerStuckUnref(virOpenHookOpenerStuck *stuck);
 unsigned int virOpenHookOpenerStuckCount(virOpenHookOpenerStuck *stuck);
-/* The helper counts in @stuck if its last reference leaves it behind */
+/* The helper counts in @stuck from its kill until it is reaped */
 void virOpenHookOpenerSetStuck(virOpenHookOpener *op,
                                virOpenHookOpenerStuck *stuck);
 
