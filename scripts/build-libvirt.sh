@@ -33,7 +33,7 @@ MESON_OPTS=(
     -Dselinux=enabled -Dsecdriver_selinux=enabled -Dselinux_mount=/sys/fs/selinux
     -Dapparmor=enabled -Dsecdriver_apparmor=enabled -Dapparmor_profiles=enabled
     -Daudit=enabled -Dattr=enabled -Dcapng=enabled -Dudev=enabled
-    -Dyajl=enabled -Dlibnl=enabled -Dpciaccess=enabled
+    -Dlibnl=enabled -Dpciaccess=enabled
     -Dpolkit=disabled -Dsanlock=disabled -Dfirewalld=disabled -Dnss=disabled
     -Dwireshark_dissector=disabled -Dglusterfs=disabled -Dlibiscsi=disabled
     -Dlibssh=disabled -Dlibssh2=disabled -Dsasl=disabled -Dcurl=disabled
@@ -42,16 +42,23 @@ MESON_OPTS=(
     -Dgit_werror=disabled
 )
 
+# libvirt 11 parses JSON with json-c; 9.0 with yajl.
+case $OPENHOOK_BASE in
+bookworm) MESON_OPTS+=(-Dyajl=enabled) ;;
+*) MESON_OPTS+=(-Djson_c=enabled) ;;
+esac
+LOG=$BUILD/$(basename "$LIBVIRT_BUILDDIR")
+
 if [ "${1:-}" = --reconfigure ] && [ -d "$LIBVIRT_BUILDDIR" ]; then
     rm -rf "$LIBVIRT_BUILDDIR"
 fi
 if [ ! -f "$LIBVIRT_BUILDDIR/build.ninja" ]; then
     say "configuring libvirt in $LIBVIRT_BUILDDIR"
     meson setup "$LIBVIRT_BUILDDIR" "$LIBVIRT_TREE" "${MESON_OPTS[@]}" \
-        > "$BUILD/libvirt-configure.log" 2>&1 ||
-        { tail -30 "$BUILD/libvirt-configure.log"; die "libvirt configure failed (log: $BUILD/libvirt-configure.log)"; }
+        > "$LOG-configure.log" 2>&1 ||
+        { tail -30 "$LOG-configure.log"; die "libvirt configure failed (log: $LOG-configure.log)"; }
 fi
 say "building libvirt"
-ninja -C "$LIBVIRT_BUILDDIR" -j"$JOBS" > "$BUILD/libvirt-build.log" 2>&1 ||
-    { grep -E 'error|FAILED' "$BUILD/libvirt-build.log" | head -40; die "libvirt build failed (log: $BUILD/libvirt-build.log)"; }
+ninja -C "$LIBVIRT_BUILDDIR" -j"$JOBS" > "$LOG.log" 2>&1 ||
+    { grep -E 'error|FAILED' "$LOG.log" | head -40; die "libvirt build failed (log: $LOG.log)"; }
 say "libvirt built"

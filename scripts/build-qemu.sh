@@ -20,6 +20,18 @@ COMMON_OPTS=(
     --disable-docs --without-default-features --enable-qed
 )
 
+# QEMU 10.0 (trixie): build tools newer than the host's (meson, pycotap;
+# scripts/qemu-build-tools.sh) come first, and nothing is downloaded: the
+# +ds tarball ships neither the firmware blobs nor the wrapped subprojects.
+if [ -n "${QEMU_TOOLS_ROOT:-}" ]; then
+    "$ROOT/scripts/qemu-build-tools.sh"
+    export PATH=$QEMU_TOOLS_ROOT/usr/bin:$PATH
+    export PYTHONPATH=$QEMU_TOOLS_ROOT/usr/lib/python3/dist-packages${PYTHONPATH:+:$PYTHONPATH}
+    COMMON_OPTS+=(--disable-download --disable-install-blobs)
+fi
+
+LOG=$BUILD/$(basename "$QEMU_TREE")
+
 build_one() {
     local name=$1 dir=$2; shift 2
     local -a conf=() targets=()
@@ -31,12 +43,12 @@ build_one() {
         say "configuring QEMU ($name) in $dir"
         mkdir -p "$dir"
         (cd "$dir" && "$QEMU_TREE/configure" "${COMMON_OPTS[@]}" "${conf[@]}") \
-            > "$BUILD/qemu-$name-configure.log" 2>&1 ||
-            { tail -30 "$BUILD/qemu-$name-configure.log"; die "QEMU $name configure failed"; }
+            > "$LOG-$name-configure.log" 2>&1 ||
+            { tail -30 "$LOG-$name-configure.log"; die "QEMU $name configure failed"; }
     fi
     say "building QEMU ($name): ${targets[*]}"
-    ninja -C "$dir" -j"$JOBS" "${targets[@]}" > "$BUILD/qemu-$name-build.log" 2>&1 ||
-        { grep -E 'error|FAILED' "$BUILD/qemu-$name-build.log" | head -40; die "QEMU $name build failed (log: $BUILD/qemu-$name-build.log)"; }
+    ninja -C "$dir" -j"$JOBS" "${targets[@]}" > "$LOG-$name-build.log" 2>&1 ||
+        { grep -E 'error|FAILED' "$LOG-$name-build.log" | head -40; die "QEMU $name build failed (log: $LOG-$name-build.log)"; }
 }
 
 main() {

@@ -18,6 +18,10 @@ PKGS=(
     libnl-3-dev libnl-route-3-dev libdevmapper-dev libblkid-dev
     libreadline-dev python3-docutils augeas-tools libaugeas-dev gettext
     perl
+    # libvirt 11.3.0 (trixie) parses JSON with json-c instead of yajl; QEMU
+    # 10.0's newer meson and pycotap are unpacked under build/tools/ by
+    # scripts/build-qemu.sh for QEMU's configure alone
+    libjson-c-dev
     # QEMU 7.2 (tools and a minimal x86_64 system emulator)
     libpixman-1-dev zlib1g-dev libfdt-dev flex bison
     # E2E: Debian's QEMU (firmware, the stock emulator for the preload client)

@@ -1,12 +1,21 @@
 #!/bin/bash
-# Fetch the pinned Debian source packages of libvirt and QEMU, verify them
-# against their .dsc, unpack them with Debian's patches applied, and turn each
-# tree into a git repository whose first commit (tag openhook-base) is the
-# pristine Debian state.  Idempotent: an existing, matching tree is kept.
+# Fetch the pinned Debian source packages of libvirt and QEMU, verify them,
+# unpack them with Debian's patches applied, and turn each tree into a git
+# repository whose first commit (tag openhook-base) is the pristine Debian
+# state.  Idempotent: an existing, matching tree is kept.
+#
+# bookworm: `apt-get source`, checked against the .dsc.
+# trixie: straight from the archive, without apt and without the .dsc (the
+# archive answers 404 for libvirt's): the suite's InRelease is checked with
+# gpgv against Debian's archive keyring, Sources.xz against InRelease, each
+# tarball against Sources; the tree is the orig tarball plus Debian's
+# debian/patches/series, applied as dpkg-source does (no fuzz).
 #
 # usage: scripts/fetch-sources.sh [libvirt|qemu]...   (default: both)
 
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/archive.sh
+. "$ROOT/scripts/archive.sh"
 
 ensure_deb_src() {
     if apt-cache showsrc "$LIBVIRT_SRC_PACKAGE" 2>/dev/null | grep -q '^Version:'; then
@@ -64,11 +73,12 @@ download() {
 }
 
 # Paths that exist on disk but stay out of git: debian/ and the quilt state
-# are packaging, and keycodemapdb is a submodule upstream; syntax-check would
+# are packaging, and keycodemapdb is a submodule upstream (src/ in 9.0,
+# subprojects/ in 11.x); syntax-check would
 # flag all three (see shared design notes).
 excludes_for() {
     case $1 in
-    libvirt) printf '/debian/\n/.pc/\n/src/keycodemapdb/\n/build/\n' ;;
+    libvirt) printf '/debian/\n/.pc/\n/src/keycodemapdb/\n/subprojects/keycodemapdb/\n/build/\n' ;;
     qemu) printf '/debian/\n/.pc/\n/build/\n' ;;
     esac
 }
@@ -86,11 +96,18 @@ unpack() {
         die "$tree holds '$stamp', not $pkg $ver: remove it and re-run"
     fi
 
-    dsc=$(download "$pkg" "$ver" "$dldir")
     rm -rf "$tree" "$tree.tmp"
     mkdir -p "$(dirname "$tree")"
-    say "$name: unpacking $(basename "$dsc") with Debian's patches"
-    dpkg-source --no-check -x "$dsc" "$tree.tmp" >/dev/null
+    if [ "$OPENHOOK_BASE" = bookworm ]; then
+        dsc=$(download "$pkg" "$ver" "$dldir")
+        say "$name: unpacking $(basename "$dsc") with Debian's patches"
+        dpkg-source --no-check -x "$dsc" "$tree.tmp" >/dev/null
+    else
+        dldir=$DL/$pkg-${ver#*:}
+        archive_source "$DEBIAN_SUITE" "$pkg" "$ver" "$dldir"
+        say "$name: unpacking $pkg $ver with Debian's patches"
+        archive_unpack "$dldir" "$tree.tmp"
+    fi
     mv "$tree.tmp" "$tree"
 
     tree_git "$tree" init -q -b master
@@ -108,7 +125,7 @@ unpack() {
 main() {
     local what=("$@")
     [ ${#what[@]} -gt 0 ] || what=(libvirt qemu)
-    ensure_deb_src
+    [ "$OPENHOOK_BASE" != bookworm ] || ensure_deb_src
     for w in "${what[@]}"; do
         case $w in
         libvirt) unpack libvirt "$LIBVIRT_SRC_PACKAGE" "$LIBVIRT_SRC_VERSION" "$LIBVIRT_TREE" ;;

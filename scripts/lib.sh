@@ -7,15 +7,34 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Everything fetched or built lives here, never in git (see .gitignore).
 BUILD=${OPENHOOK_BUILD:-$ROOT/build}
 DL=$BUILD/dl
-LIBVIRT_TREE=$BUILD/src/libvirt
-QEMU_TREE=$BUILD/src/qemu
-LIBVIRT_BUILDDIR=$BUILD/libvirt-build
-QEMU_TOOLS_BUILDDIR=$BUILD/qemu-tools
-QEMU_SYS_BUILDDIR=$BUILD/qemu-sys
 BASE_TAG=openhook-base
 
 # shellcheck source=scripts/pins.sh
 . "$ROOT/scripts/pins.sh"
+
+# Each base has its own trees, builds and series (scripts/pins.sh).
+case $OPENHOOK_BASE in
+bookworm)
+    LIBVIRT_TREE=$BUILD/src/libvirt
+    QEMU_TREE=$BUILD/src/qemu
+    LIBVIRT_BUILDDIR=$BUILD/libvirt-build
+    QEMU_TOOLS_BUILDDIR=$BUILD/qemu-tools
+    QEMU_SYS_BUILDDIR=$BUILD/qemu-sys
+    LIBVIRT_SERIES=libvirt
+    QEMU_SERIES=qemu
+    ;;
+trixie)
+    LIBVIRT_TREE=$BUILD/src/libvirt-11.3
+    QEMU_TREE=$BUILD/src/qemu-10.0
+    LIBVIRT_BUILDDIR=$BUILD/libvirt-11.3-build
+    QEMU_TOOLS_BUILDDIR=$BUILD/qemu-10.0-tools
+    QEMU_SYS_BUILDDIR=$BUILD/qemu-10.0-sys
+    LIBVIRT_SERIES=libvirt-11.3
+    QEMU_SERIES=qemu-10.0
+    # newer build tools for QEMU (scripts/qemu-build-tools.sh)
+    QEMU_TOOLS_ROOT=$BUILD/tools/qemu-10.0
+    ;;
+esac
 
 # Meson and the libvirt/QEMU build scripts must use Debian's python, not a
 # pyenv shim that may be first in PATH (it costs ~0.8 s per call and lacks

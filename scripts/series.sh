@@ -21,6 +21,16 @@
 
 BRANCH=openhook
 
+# The series of project $1 on the current base (scripts/pins.sh): its
+# directory under patches/ (and src/, where the base has a mirror).
+series_of() {
+    case $1 in
+    libvirt) echo "$LIBVIRT_SERIES" ;;
+    qemu) echo "$QEMU_SERIES" ;;
+    *) die "unknown project '$1' (libvirt or qemu)" ;;
+    esac
+}
+
 project_tree() {
     case $1 in
     libvirt) echo "$LIBVIRT_TREE" ;;
@@ -30,7 +40,7 @@ project_tree() {
 }
 
 patch_files() {
-    find "$ROOT/patches/$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
+    find "$ROOT/patches/$S" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
         ! -name '0000-cover-letter.patch' 2>/dev/null | sort
 }
 
@@ -39,22 +49,22 @@ series_digest() {
     local p=$1
     {
         echo "$BASE_TAG $(tree_git "$(project_tree "$p")" rev-parse "$BASE_TAG")"
-        cat "$ROOT/patches/$p/"*.patch 2>/dev/null || true
-        if [ -d "$ROOT/src/$p" ]; then
-            (cd "$ROOT/src/$p" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+        cat "$ROOT/patches/$S/"*.patch 2>/dev/null || true
+        if [ -d "$ROOT/src/$S" ]; then
+            (cd "$ROOT/src/$S" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
         fi
     } | sha256sum | cut -d' ' -f1
 }
 
-stamp_file() { echo "$BUILD/series-$1.stamp"; }
-manifest_file() { echo "$BUILD/series-$1.manifest"; }
+stamp_file() { echo "$BUILD/series-$S.stamp"; }
+manifest_file() { echo "$BUILD/series-$S.manifest"; }
 
 # Records the content of src/<p>/ as last synchronised with the tree.
 write_manifest() {
     local p=$1
     : > "$(manifest_file "$p")"
-    [ -d "$ROOT/src/$p" ] || return 0
-    (cd "$ROOT/src/$p" && find . -type f -printf '%P\0' | sort -z | xargs -0r sha256sum) \
+    [ -d "$ROOT/src/$S" ] || return 0
+    (cd "$ROOT/src/$S" && find . -type f -printf '%P\0' | sort -z | xargs -0r sha256sum) \
         > "$(manifest_file "$p")"
 }
 
@@ -64,7 +74,7 @@ write_manifest() {
 build_series() {
     local p=$1 tree wt cover subject
     tree=$(project_tree "$p")
-    wt=$BUILD/worktrees/$p-apply
+    wt=$BUILD/worktrees/$S-apply
     rm -rf "$wt"
     tree_git "$tree" worktree prune
     tree_git "$tree" worktree add -q --detach "$wt" "$BASE_TAG"
@@ -74,7 +84,7 @@ build_series() {
         if ! tree_git "$wt" am -q --committer-date-is-author-date --keep-cr "${patches[@]}" >&2; then
             tree_git "$wt" am --show-current-patch=diff >&2 2>/dev/null | head -20 || true
             tree_git "$wt" am --abort >/dev/null 2>&1 || true
-            die "patches/$p does not apply to $BASE_TAG (see above)"
+            die "patches/$S does not apply to $BASE_TAG (see above)"
         fi
     fi
     tree_git "$wt" rev-parse HEAD
@@ -86,9 +96,9 @@ build_series() {
 absorb_src() {
     local p=$1 tree f rel owner n=0
     tree=$(project_tree "$p")
-    [ -d "$ROOT/src/$p" ] || return 0
+    [ -d "$ROOT/src/$S" ] || return 0
     while IFS= read -r -d '' f; do
-        rel=${f#"$ROOT/src/$p/"}
+        rel=${f#"$ROOT/src/$S/"}
         if [ -f "$tree/$rel" ] && cmp -s "$f" "$tree/$rel"; then
             continue
         fi
@@ -96,20 +106,20 @@ absorb_src() {
         cp "$f" "$tree/$rel"
         owner=$(tree_git "$tree" log -1 --format=%H "$BASE_TAG..HEAD" -- "$rel")
         if [ -z "$owner" ]; then
-            say "$p: src/$p/$rel is not in any patch yet: left uncommitted in the tree;"
+            say "$p: src/$S/$rel is not in any patch yet: left uncommitted in the tree;"
             say "    add it to a patch (with its meson.build wiring) and run export"
             continue
         fi
         tree_git "$tree" add "$rel"
         tree_git "$tree" commit -q --fixup="$owner"
-        say "$p: src/$p/$rel changed: folded into $(tree_git "$tree" log -1 --format=%s "$owner")"
+        say "$p: src/$S/$rel changed: folded into $(tree_git "$tree" log -1 --format=%s "$owner")"
         n=$((n + 1))
-    done < <(find "$ROOT/src/$p" -type f -print0 | sort -z)
+    done < <(find "$ROOT/src/$S" -type f -print0 | sort -z)
     if [ $n -gt 0 ]; then
         GIT_SEQUENCE_EDITOR=: tree_git "$tree" -c rebase.autoSquash=true \
             rebase -q -i --committer-date-is-author-date "$BASE_TAG" >&2 ||
             die "$p: folding src/ edits into the series failed; resolve in $tree"
-        say "$p: run 'scripts/series.sh export $p' to write the result to patches/$p"
+        say "$p: run 'scripts/series.sh export $p' to write the result to patches/$S"
     fi
 }
 
@@ -127,13 +137,13 @@ cmd_apply() {
         fi
         if [ -f "$stamp" ] && [ "$(tree_git "$tree" rev-parse HEAD)" != "$(sed -n 2p "$stamp")" ] &&
            [ "$(tree_git "$tree" rev-parse HEAD)" != "$(tree_git "$tree" rev-parse "$BASE_TAG")" ]; then
-            die "$tree has commits that are not in patches/$p: 'export' them, or use --force to discard"
+            die "$tree has commits that are not in patches/$S: 'export' them, or use --force to discard"
         fi
     fi
     if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$digest" ] &&
        [ "$(tree_git "$tree" rev-parse HEAD)" = "$(sed -n 2p "$stamp")" ] &&
        [ -z "$(tree_git "$tree" status --porcelain --untracked-files=no)" ]; then
-        say "$p: tree already holds patches/$p"
+        say "$p: tree already holds patches/$S"
         return 0
     fi
 
@@ -152,9 +162,9 @@ cmd_apply() {
 set_cover_description() {
     local p=$1 tree cover
     tree=$(project_tree "$p")
-    cover=$ROOT/patches/$p/0000-cover-letter.patch
+    cover=$ROOT/patches/$S/0000-cover-letter.patch
     [ -f "$cover" ] || return 0
-    python3 - "$cover" > "$BUILD/cover-$p.txt" <<'PY'
+    python3 - "$cover" > "$BUILD/cover-$S.txt" <<'PY'
 import sys, email, email.policy
 msg = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)
 subject = msg['Subject']
@@ -172,7 +182,7 @@ print(subject)
 print()
 print('\n'.join(out).rstrip())
 PY
-    tree_git "$tree" config "branch.$BRANCH.description" "$(cat "$BUILD/cover-$p.txt")"
+    tree_git "$tree" config "branch.$BRANCH.description" "$(cat "$BUILD/cover-$S.txt")"
 }
 
 cmd_export() {
@@ -183,7 +193,7 @@ cmd_export() {
     [ -z "$(tree_git "$tree" status --porcelain --untracked-files=no)" ] ||
         die "$tree has uncommitted changes: commit them first"
     n=$(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD")
-    out=$ROOT/patches/$p
+    out=$ROOT/patches/$S
     mkdir -p "$out"
     rm -f "$out"/[0-9][0-9][0-9][0-9]-*.patch
     if [ "$n" -gt 0 ]; then
@@ -209,21 +219,21 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
     # files the series holds, and never over an edit made in src/ since the
     # last apply/export (that edit belongs in the tree first: run apply).
     local stale=0
-    if [ -d "$ROOT/src/$p" ]; then
+    if [ -d "$ROOT/src/$S" ]; then
         local f rel
         while IFS= read -r -d '' f; do
-            rel=${f#"$ROOT/src/$p/"}
+            rel=${f#"$ROOT/src/$S/"}
             tree_git "$tree" cat-file -e "HEAD:$rel" 2>/dev/null || continue
             tree_git "$tree" show "HEAD:$rel" | cmp -s - "$f" && continue
             if ! grep -qxF "$(sha256sum < "$f" | cut -d' ' -f1)  $rel" "$(manifest_file "$p")" 2>/dev/null; then
-                say "$p: src/$p/$rel was edited after the last apply: kept;"
+                say "$p: src/$S/$rel was edited after the last apply: kept;"
                 say "    'scripts/series.sh apply $p' folds it into the series, then export again"
                 stale=1
                 continue
             fi
             tree_git "$tree" show "HEAD:$rel" > "$f"
-            say "$p: updated src/$p/$rel from the tree"
-        done < <(find "$ROOT/src/$p" -type f -print0)
+            say "$p: updated src/$S/$rel from the tree"
+        done < <(find "$ROOT/src/$S" -type f -print0)
     fi
     # Files kept above stay "edited" for the next export.
     # Files kept above stay "edited" for the next export, and the next
@@ -234,7 +244,7 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
         digest=$(series_digest "$p")
     fi
     printf '%s\n%s\n' "$digest" "$(tree_git "$tree" rev-parse HEAD)" > "$(stamp_file "$p")"
-    say "$p: exported $n patches to patches/$p"
+    say "$p: exported $n patches to patches/$S"
 }
 
 # Applies the committed series to a throwaway worktree and compares src/.
@@ -243,25 +253,25 @@ cmd_check() {
     tree=$(project_tree "$p")
     [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
     head=$(build_series "$p" | tail -1)
-    if [ -d "$ROOT/src/$p" ]; then
+    if [ -d "$ROOT/src/$S" ]; then
         while IFS= read -r -d '' f; do
-            rel=${f#"$ROOT/src/$p/"}
+            rel=${f#"$ROOT/src/$S/"}
             if ! tree_git "$tree" cat-file -e "$head:$rel" 2>/dev/null; then
-                echo "drift: src/$p/$rel is not created by patches/$p"
+                echo "drift: src/$S/$rel is not created by patches/$S"
                 bad=1
             elif ! tree_git "$tree" show "$head:$rel" | cmp -s - "$f"; then
-                echo "drift: src/$p/$rel differs from what patches/$p creates:"
-                tree_git "$tree" show "$head:$rel" | diff -u --label "patches/$p:$rel" - \
-                    --label "src/$p/$rel" "$f" | head -20 || true
+                echo "drift: src/$S/$rel differs from what patches/$S creates:"
+                tree_git "$tree" show "$head:$rel" | diff -u --label "patches/$S:$rel" - \
+                    --label "src/$S/$rel" "$f" | head -20 || true
                 bad=1
             fi
-        done < <(find "$ROOT/src/$p" -type f -print0 | sort -z)
+        done < <(find "$ROOT/src/$S" -type f -print0 | sort -z)
     fi
     if [ $bad -ne 0 ]; then
         echo "fix: 'scripts/series.sh apply $p' folds src/ into the series, then 'scripts/series.sh export $p'"
         return 1
     fi
-    say "$p: patches/$p applies and matches src/$p"
+    say "$p: patches/$S applies and matches src/$S"
 }
 
 # Every commit of the series must build and pass the unit tests on its own.
@@ -271,7 +281,7 @@ cmd_bisect() {
     local p=$1 tree ok commits c tid branch_head
     [ "$p" = libvirt ] || die "bisect is implemented for libvirt"
     tree=$(project_tree "$p")
-    ok=$BUILD/bisect-ok-$p
+    ok=$BUILD/bisect-ok-$S
     touch "$ok"
     branch_head=$(tree_git "$tree" rev-parse HEAD)
     mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
@@ -305,6 +315,7 @@ cmd_bisect() {
 main() {
     local cmd=${1:-} p=${2:-}
     [ -n "$cmd" ] && [ -n "$p" ] || die "usage: $0 apply|export|check|bisect libvirt|qemu"
+    S=$(series_of "$p")
     case $cmd in
     apply) cmd_apply "$p" "${3:-}" ;;
     export) cmd_export "$p" ;;

@@ -11,6 +11,7 @@
 #   - the SELinux module and AppArmor abstractions compile and say what
 #     they should (tests/policy/)
 #   - libvirt's whole test suite on the patched tree, and its syntax-check
+#   - the same for the series on Debian 13's libvirt 11.3 (patches/libvirt-11.3)
 #   - Debian packages of the patched libvirt build, install and hold it
 #   - the E2E scenarios in tests/e2e/ (real virtqemud, virsh and QEMU)
 #
@@ -88,6 +89,33 @@ suite() {
     record "$name" $c
 }
 
+# libvirt_suites BUILDDIR NAME LOGPREFIX: libvirt's whole test suite, then
+# its syntax-check, in a built libvirt tree.
+libvirt_suites() {
+    local builddir=$1 name=$2 prefix=$3
+
+    printf '==> %s test suite\n' "$name"
+    meson test -C "$builddir" --no-rebuild --no-suite syntax-check \
+        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/${prefix}libvirt-tests.log" 2>&1
+    record "$name test suite" $(meson_counts "$builddir")
+
+    printf '==> %s syntax-check\n' "$name"
+    meson test -C "$builddir" --no-rebuild --suite syntax-check \
+        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/${prefix}syntax-check.log" 2>&1
+    record "$name syntax-check" $(meson_counts "$builddir")
+}
+
+# The libvirt series on the trixie base: its own tree and build directory.
+trixie_libvirt() {
+    local builddir
+    builddir=$(OPENHOOK_BASE=trixie bash -c '. "$1/scripts/lib.sh"; echo "$LIBVIRT_BUILDDIR"' _ "$ROOT")
+    step trixie-fetch-libvirt env OPENHOOK_BASE=trixie "$ROOT/scripts/fetch-sources.sh" libvirt || return
+    step trixie-series-apply-libvirt env OPENHOOK_BASE=trixie "$ROOT/scripts/series.sh" apply libvirt || return
+    step trixie-build-libvirt env OPENHOOK_BASE=trixie "$ROOT/scripts/build-libvirt.sh" || return
+
+    libvirt_suites "$builddir" "libvirt 11.3" trixie-
+}
+
 main() {
     local start=$SECONDS
 
@@ -130,15 +158,13 @@ main() {
         printf '==> libvirt series bisectability: not run (OPENHOOK_BISECT=1 runs it)\n'
     fi
 
-    printf '==> libvirt test suite\n'
-    meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
-        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/libvirt-tests.log" 2>&1
-    record "libvirt test suite" $(meson_counts "$LIBVIRT_BUILDDIR")
+    libvirt_suites "$LIBVIRT_BUILDDIR" libvirt ""
 
-    printf '==> libvirt syntax-check\n'
-    meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --suite syntax-check \
-        --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/syntax-check.log" 2>&1
-    record "libvirt syntax-check" $(meson_counts "$LIBVIRT_BUILDDIR")
+    # The series on Debian 13's libvirt 11.3.0 (OPENHOOK_BASE=trixie,
+    # patches/libvirt-11.3; docs/hacking.rst "Two bases"): fetched from
+    # the archive and verified, applied without fuzz, built, and libvirt's
+    # whole test suite and syntax-check run on it.
+    trixie_libvirt
 
     # Debian packages of libvirt with the series, and the preload package
     # (docs/packaging.rst); rebuilt only when the series, src/preload or
