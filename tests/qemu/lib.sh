@@ -404,7 +404,10 @@ have_qed() {
     local help
     tool_cmd "$1" ref qemu-img
     help=$("${TOOL_CMD[@]}" --help 2>/dev/null)
-    grep -q '^Supported formats:.* qed' <<< "$help"
+    # QEMU 7.2: "Supported formats: ... qed ..."; 10.0: a paragraph under
+    # "Supported image formats:"
+    sed -n '/^Supported \(image \)\?formats:/,/^$/p;/^Supported image formats:/,/^See/p' <<< "$help" |
+        grep -qw qed
 }
 
 # each_fmt FLAVOUR FUNCTION WHAT: FUNCTION FLAVOUR FMT for qcow2 and qed
@@ -439,14 +442,15 @@ chain_images() {
 }
 
 # chain_info FLAVOUR FMT: qemu-img info --backing-chain with relative names
-# through the broker; output identical to Debian's qemu-img without hook
+# through the broker; output identical to the same qemu-img without hook
 chain_info() {
     local flavour=$1 fmt=$2 d=$QT_DIR/img-$1 log=$QT_DIR/$1-info-$2.log top base rc
     if [ "$fmt" = qcow2 ]; then top=top.qcow2 base=base.qcow2; else top=qtop.qed base=qbase.qed; fi
     tool_cmd "$flavour" hook qemu-img
     (cd "$d" && broker "$log" -r "$d/$base" -r "$d/$top" -- "${TOOL_CMD[@]}" info --backing-chain "$top")
     rc=$?
-    (cd "$d" && /usr/bin/qemu-img info --backing-chain "$top" > "$log.ref" 2>&1)
+    tool_cmd "$flavour" plain qemu-img
+    (cd "$d" && "${TOOL_CMD[@]}" info --backing-chain "$top" > "$log.ref" 2>&1)
     if [ $rc -eq 0 ] && cmp -s "$log.out" "$log.ref" &&
        [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$top\"")" -ge 1 ] &&
        [ "$(count_events "$log" "^event=open decision=grant .*path=\"$d/$base\"")" -ge 1 ] &&
