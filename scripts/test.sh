@@ -176,6 +176,8 @@ main() {
     local s
     for s in "$ROOT"/tests/e2e/[a-z]*.sh; do
         [ "$(basename "$s")" = lib.sh ] && continue
+        # <dataStore> is new in libvirt 10.10
+        [ "$OPENHOOK_BASE" = bookworm ] && [ "$(basename "$s")" = openhook-datafile.sh ] && continue
         suite "e2e $(basename "$s" .sh)" "e2e-$(basename "$s" .sh)" "$s"
     done
 

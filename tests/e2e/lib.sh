@@ -16,6 +16,9 @@ E2E_DIR=${E2E_DIR:-/var/tmp/openhook-e2e}
 E2E_LOGS=$E2E_DIR/logs
 E2E_BIN=$E2E_DIR/bin
 
+# E2E_LIBVIRT_BUILDDIR: another libvirt build of the same base, e.g. of
+# the series up to an earlier patch, to see a scenario fail without a fix
+LIBVIRT_BUILDDIR=${E2E_LIBVIRT_BUILDDIR:-$LIBVIRT_BUILDDIR}
 VIRSH_BIN=$LIBVIRT_BUILDDIR/tools/virsh
 VIRTQEMUD=$LIBVIRT_BUILDDIR/src/virtqemud
 VIRTLOGD=$LIBVIRT_BUILDDIR/src/virtlogd
