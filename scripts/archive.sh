@@ -124,23 +124,58 @@ archive_deb() {
     echo "$dir/$(basename "$file")"
 }
 
-# archive_unpack DIR TREE: TREE := the orig tarball in DIR plus its Debian
-# tarball, with debian/patches/series applied as dpkg-source applies it
-# (patch -F 0: no fuzz).
-archive_unpack() {
-    local dir=$1 tree=$2 orig deb name opt
-    orig=$(awk '$2 ~ /\.orig\.tar\./ {print $2}' "$dir/SHA256SUMS")
-    deb=$(awk '$2 ~ /\.debian\.tar\./ {print $2}' "$dir/SHA256SUMS")
-    [ -n "$orig" ] && [ "$(printf '%s\n' "$orig" | wc -l)" = 1 ] && [ -n "$deb" ] ||
-        die "$dir: expected one orig and one debian tarball (got: $orig $deb)"
+# archive_tarball DIR KIND: the name of the one KIND (orig or debian)
+# tarball that archive_source fetched into DIR
+archive_tarball() {
+    local t
+    t=$(awk -v k="$2" '$2 ~ "\\." k "\\.tar\\." {print $2}' "$1/SHA256SUMS")
+    [ -n "$t" ] && [ "$(printf '%s\n' "$t" | wc -l)" = 1 ] ||
+        die "$1: expected one $2 tarball (got: ${t:-none})"
+    echo "$t"
+}
+
+# archive_extract DIR TREE: TREE := the orig tarball in DIR plus its Debian
+# tarball, as `dpkg-source -x --skip-patches` would unpack them
+archive_extract() {
+    local dir=$1 tree=$2 orig deb
+    orig=$(archive_tarball "$dir" orig)
+    deb=$(archive_tarball "$dir" debian)
     mkdir -p "$tree"
     tar -xf "$dir/$orig" -C "$tree" --strip-components=1
     tar -xf "$dir/$deb" -C "$tree"
+}
+
+# archive_unpack DIR TREE: archive_extract, then debian/patches/series
+# applied as dpkg-source applies it (patch -F 0: no fuzz).
+archive_unpack() {
+    local dir=$1 tree=$2 name opt
+    archive_extract "$dir" "$tree"
     [ -f "$tree/debian/patches/series" ] || return 0
     while read -r name opt; do
         case $name in '' | '#'*) continue ;; esac
         patch -d "$tree" -s -t -F 0 -N -u -V never -E --no-backup-if-mismatch \
             "${opt:--p1}" -i "debian/patches/$name" >&2 ||
-            die "Debian's patch $name does not apply to $orig"
+            die "Debian's patch $name does not apply to $(archive_tarball "$dir" orig)"
     done < "$tree/debian/patches/series"
+}
+
+# archive_tools ROOT SUITE PKG=VER...: the Architecture: all packages
+# PKG VER from SUITE, unpacked (dpkg-deb -x, not installed) under ROOT, for
+# a build to put first in its PATH; idempotent (ROOT/.installed records
+# what ROOT holds).
+archive_tools() {
+    local root=$1 suite=$2 want t deb
+    shift 2
+    want="$suite $*"
+    if [ -f "$root/.installed" ] && [ "$(cat "$root/.installed")" = "$want" ]; then
+        return 0
+    fi
+    rm -rf "$root"
+    mkdir -p "$root"
+    for t in "$@"; do
+        deb=$(archive_deb "$suite" "${t%%=*}" "${t#*=}" "$DL/debs")
+        dpkg-deb -x "$deb" "$root"
+        say "unpacked $(basename "$deb") in $root"
+    done
+    echo "$want" > "$root/.installed"
 }

@@ -1,11 +1,12 @@
 #!/bin/bash
-# Build Debian binary packages of libvirt 9.0.0-4+deb12u2 with the series
-# appended to debian/patches (quilt), plus libvirt-openhook-preload (the
-# LD_PRELOAD client from src/preload), all with version
-# 9.0.0-4+deb12u2+openhook1, installable on bookworm.  docs/packaging.rst
-# says how to install them.
+# Build Debian binary packages of libvirt 11.3.0-3+deb13u3 (Debian 13's
+# source and packaging) with the series appended to debian/patches (quilt),
+# plus libvirt-openhook-preload (the LD_PRELOAD client from src/preload),
+# all with version 11.3.0-3+deb13u3+openhook1, built on and installable on
+# Debian 12 (bookworm), the machines' release.  docs/packaging.rst says how
+# to install them.
 #
-#   build/deb/work/libvirt-9.0.0   Debian's source package, extracted afresh
+#   build/deb/work/libvirt-11.3.0  Debian's source package, extracted afresh
 #   build/deb/out/                 the .debs, .changes, .buildinfo, the
 #                                  source package (.dsc) and an apt index
 #
@@ -21,6 +22,8 @@
 #        OPENHOOK_DEB_CCACHE=0       don't use ccache (default: build/deb/ccache)
 
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/archive.sh
+. "$ROOT/scripts/archive.sh"
 
 # Bump when the packaging changes without a change of the series.
 OPENHOOK_DEB_REV=1
@@ -33,7 +36,9 @@ DEB_TOP=$BUILD/deb
 DEB_WORK=$DEB_TOP/work
 DEB_TREE=$DEB_WORK/libvirt-$UPSTREAM_VERSION
 DEB_OUT=$DEB_TOP/out
-DSC=$DL/$LIBVIRT_SRC_PACKAGE/${LIBVIRT_SRC_PACKAGE}_${LIBVIRT_SRC_VERSION#*:}.dsc
+# the orig and Debian tarballs, as scripts/fetch-sources.sh fetched and
+# verified them (the archive has no .dsc for this upload)
+SRC_DIR=$DL/$LIBVIRT_SRC_PACKAGE-${LIBVIRT_SRC_VERSION#*:}
 
 # Where the preload library goes: the path qemu.conf documents for
 # open_hook_preload (patch 0009) and docs/openhook.rst uses.
@@ -43,12 +48,20 @@ PRELOAD_PATH=/usr/lib/libvirt/openhook-preload.so
 # The binary packages libvirt's debian/control builds on amd64
 # (Architecture: any, linux-any, amd64 and all), all of which we keep.
 LIBVIRT_PKGS=(
-    libvirt0 libvirt-clients libvirt-clients-qemu libvirt-login-shell
-    libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc
+    libvirt0 libvirt-common libvirt-clients libvirt-clients-qemu
+    libvirt-login-shell libvirt-ssh-proxy
+    libvirt-daemon libvirt-daemon-common libvirt-daemon-log
+    libvirt-daemon-lock libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc
     libvirt-daemon-driver-vbox libvirt-daemon-driver-xen
-    libvirt-daemon-driver-storage-gluster
+    libvirt-daemon-driver-storage libvirt-daemon-driver-storage-disk
+    libvirt-daemon-driver-storage-gluster libvirt-daemon-driver-storage-iscsi
     libvirt-daemon-driver-storage-iscsi-direct
-    libvirt-daemon-driver-storage-rbd libvirt-daemon-driver-storage-zfs
+    libvirt-daemon-driver-storage-logical libvirt-daemon-driver-storage-mpath
+    libvirt-daemon-driver-storage-rbd libvirt-daemon-driver-storage-scsi
+    libvirt-daemon-driver-storage-zfs libvirt-daemon-driver-network
+    libvirt-daemon-driver-nwfilter libvirt-daemon-driver-interface
+    libvirt-daemon-driver-nodedev libvirt-daemon-driver-secret
+    libvirt-daemon-plugin-lockd libvirt-daemon-plugin-sanlock
     libvirt-daemon-system libvirt-daemon-system-systemd
     libvirt-daemon-system-sysv libvirt-daemon-config-network
     libvirt-daemon-config-nwfilter libvirt-l10n libvirt-doc libvirt-dev
@@ -85,7 +98,7 @@ libvirt_hash() {
         echo "$LIBVIRT_SRC_PACKAGE $LIBVIRT_SRC_VERSION $DEB_VERSION"
         echo "$BUILD_OPTIONS"
         (cd "$ROOT" && sha256sum scripts/build-deb.sh scripts/pins.sh)
-        sha256sum < "$DSC"
+        (cd "$SRC_DIR" && sha256sum "$(archive_tarball . orig)" "$(archive_tarball . debian)")
         # by name, so that the hash does not depend on where the checkout is
         series_patches | while read -r p; do
             printf '%s %s\n' "$(sha256sum < "$p" | cut -d' ' -f1)" "$(basename "$p")"
@@ -121,19 +134,16 @@ changelog_date() {
 }
 
 extract_tree() {
-    [ -f "$DSC" ] || "$ROOT/scripts/fetch-sources.sh" libvirt >&2 || die "cannot fetch $DSC"
-    [ -f "$DSC" ] || die "no $DSC"
+    local orig
+    # fetched (or checked again) against the suite's signed index
+    archive_source "$DEBIAN_SUITE" "$LIBVIRT_SRC_PACKAGE" "$LIBVIRT_SRC_VERSION" "$SRC_DIR"
     rm -rf "$DEB_WORK"
     mkdir -p "$DEB_WORK"
-    say "extracting $(basename "$DSC") into $DEB_TREE"
-    # Verifies the checksums of the .dsc (not the signature: the files came
-    # through apt, which checked the archive's signatures).
-    dpkg-source --no-check -x "$DSC" "$DEB_TREE" >/dev/null
-    # dpkg-source -b needs the original tarball (and its signature) beside the tree
-    local f
-    for f in "$(dirname "$DSC")/${LIBVIRT_SRC_PACKAGE}_${UPSTREAM_VERSION}".orig.tar.*; do
-        ln -f "$f" "$DEB_WORK/" 2>/dev/null || cp "$f" "$DEB_WORK/"
-    done
+    say "extracting $LIBVIRT_SRC_PACKAGE $LIBVIRT_SRC_VERSION into $DEB_TREE"
+    archive_extract "$SRC_DIR" "$DEB_TREE"
+    # dpkg-source -b needs the original tarball beside the tree
+    orig=$(archive_tarball "$SRC_DIR" orig)
+    ln -f "$SRC_DIR/$orig" "$DEB_WORK/" 2>/dev/null || cp "$SRC_DIR/$orig" "$DEB_WORK/"
 }
 
 add_series() {
@@ -163,8 +173,8 @@ $LIBVIRT_SRC_PACKAGE ($DEB_VERSION) bookworm; urgency=medium
   * Ship virtqemud, its configuration, units, augeas lens and man page in
     libvirt-daemon-driver-qemu; the units are not enabled, libvirtd stays
     the default.
-  * Built from the bookworm source $LIBVIRT_SRC_VERSION, so that these
-    packages replace Debian's on a bookworm host.
+  * Built on bookworm from the trixie source $LIBVIRT_SRC_VERSION, so that
+    these packages replace Debian's libvirt on a bookworm host.
 
  -- libvirt-openhook <openhook@localhost>  $(changelog_date)
 
@@ -194,7 +204,7 @@ install_build_deps() {
     say "build dependencies installed in $((SECONDS - t)) s"
 }
 
-# Debian's 9.0 packaging builds the split daemons but ships none of them
+# Debian's 11.3 packaging builds the split daemons but ships none of them
 # (debian/not-installed).  Ship virtqemud, which runs the same patched qemu
 # driver as libvirtd, with its configuration, units, augeas lens and man
 # page in libvirt-daemon-driver-qemu, next to the driver module, the way
@@ -209,11 +219,13 @@ ship_virtqemud() {
     sed -i -E '\#^(usr/sbin/virtqemud|etc/libvirt/virtqemud\.conf|usr/lib/systemd/system/virtqemud.*|usr/share/augeas/lenses/(tests/test_)?virtqemud\.aug|usr/share/man/man8/virtqemud\.8)$#d' \
         "$d/not-installed"
     [ "$(grep virtqemud "$d/not-installed" | LC_ALL=C sort | tr '\n' ' ')" = \
-        "etc/apparmor.d/usr.sbin.virtqemud etc/default/virtqemud " ] ||
+        "etc/apparmor.d/usr.sbin.virtqemud " ] ||
         die "debian/not-installed: unexpected virtqemud entries"
-    cat >> "$d/libvirt-daemon-driver-qemu.install" <<'EOF2'
+    # debian/*.install and debian/control are generated from their .in
+    # templates (debian/scripts/process-templates.py): edit the templates
+    cat >> "$d/libvirt-daemon-driver-qemu.install.in" <<'EOF2'
 etc/libvirt/virtqemud.conf
-usr/lib/systemd/system/virtqemud* lib/systemd/system/
+usr/lib/systemd/system/virtqemud*
 usr/sbin/virtqemud
 usr/share/augeas/lenses/tests/test_virtqemud.aug
 usr/share/augeas/lenses/virtqemud.aug
@@ -223,7 +235,7 @@ EOF2
     # After Debian's own dh_installsystemd calls: the admin's choice
     # survives upgrades, an enabled virtqemud is restarted like libvirtd,
     # and a disabled one is never started (deb-systemd-invoke).
-    sed -i '/^\tdh_installsystemd -p libvirt-daemon-system --no-stop-on-upgrade /a\
+    sed -i '/^\tdh_installsystemd -p libvirt-daemon --no-stop-on-upgrade libvirtd\.socket /a\
 \tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable --no-also virtqemud.service\
 \tdh_installsystemd -p libvirt-daemon-driver-qemu --no-enable --no-stop-on-upgrade virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket' \
         "$d/rules"
@@ -239,11 +251,20 @@ EOF2
     printf 'OPENER = %s\n' \
         debian/libvirt-daemon-driver-qemu/usr/lib/libvirt/libvirt_openhook_opener >> "$d/rules"
 
-    sed -i '/^ This package contains the libvirtd connection driver for QEMU\.$/a\
+    sed -i '/^ This package contains the QEMU connection driver\.$/a\
  It also contains virtqemud, the modular daemon for QEMU, whose units are\
- not enabled: libvirtd stays the default.' "$d/control"
-    grep -q '^ It also contains virtqemud' "$d/control" ||
-        die "debian/control: cannot describe virtqemud in libvirt-daemon-driver-qemu"
+ not enabled: libvirtd stays the default.' "$d/control.in"
+    [ "$(grep -c '^ It also contains virtqemud' "$d/control.in")" = 1 ] ||
+        die "debian/control.in: cannot describe virtqemud in libvirt-daemon-driver-qemu"
+    (cd "$DEB_TREE" && debian/scripts/process-templates.py --mode generate) > /dev/null ||
+        die "debian/control: cannot regenerate it from debian/control.in"
+}
+
+# DEB_BUILD_TOOLS (scripts/pins.sh), unpacked under build/tools/ and
+# checked along the archive's chain of trust; build_libvirt puts them first
+# in PATH and PERL5LIB, so the host's own debhelper stays as it is.
+unpack_deb_tools() {
+    archive_tools "$DEB_TOOLS_ROOT" "$DEB_BUILD_TOOLS_SUITE" "${DEB_BUILD_TOOLS[@]}"
 }
 
 build_libvirt() {
@@ -257,11 +278,14 @@ build_libvirt() {
     add_series
     ship_virtqemud
     install_build_deps
+    unpack_deb_tools
 
     # meson puts ccache in front of the compiler whenever it is installed;
     # debhelper resets HOME, so the cache must be named.  It only makes
     # rebuilds of a changed series fast.
-    local -a env=(DEB_BUILD_OPTIONS="$BUILD_OPTIONS")
+    local -a env=(DEB_BUILD_OPTIONS="$BUILD_OPTIONS"
+                  PATH="$DEB_TOOLS_ROOT/usr/bin:$PATH"
+                  PERL5LIB="$DEB_TOOLS_ROOT/usr/share/perl5${PERL5LIB:+:$PERL5LIB}")
     if [ "${OPENHOOK_DEB_CCACHE:-1}" = 0 ]; then
         env+=(CCACHE_DISABLE=1)
     else

@@ -33,7 +33,7 @@ MESON_OPTS=(
     -Dselinux=enabled -Dsecdriver_selinux=enabled -Dselinux_mount=/sys/fs/selinux
     -Dapparmor=enabled -Dsecdriver_apparmor=enabled -Dapparmor_profiles=enabled
     -Daudit=enabled -Dattr=enabled -Dcapng=enabled -Dudev=enabled
-    -Dlibnl=enabled -Dpciaccess=enabled
+    -Dlibnl=enabled -Dpciaccess=enabled -Djson_c=enabled
     -Dpolkit=disabled -Dsanlock=disabled -Dfirewalld=disabled -Dnss=disabled
     -Dwireshark_dissector=disabled -Dglusterfs=disabled -Dlibiscsi=disabled
     -Dlibssh=disabled -Dlibssh2=disabled -Dsasl=disabled -Dcurl=disabled
@@ -42,11 +42,6 @@ MESON_OPTS=(
     -Dgit_werror=disabled
 )
 
-# libvirt 11 parses JSON with json-c; 9.0 with yajl.
-case $OPENHOOK_BASE in
-bookworm) MESON_OPTS+=(-Dyajl=enabled) ;;
-*) MESON_OPTS+=(-Djson_c=enabled) ;;
-esac
 LOG=$BUILD/$(basename "$LIBVIRT_BUILDDIR")
 
 if [ "${1:-}" = --reconfigure ] && [ -d "$LIBVIRT_BUILDDIR" ]; then

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The main job, for a libvirt user: install what is missing, fetch libvirt
-# 9.0.0 and QEMU 7.2 from Debian's archive, apply the series, build, then
+# 11.3.0 and QEMU 10.0.13 (Debian 13's) from Debian's archive, apply the series, build, then
 # run one guest whose files libvirt opens on QEMU's behalf through a tour of
 # block operations.  After each step it prints the disk's backing chain (as
 # the domain XML has it) next to the open hook's whitelist (what QEMU may
@@ -8,7 +8,7 @@
 # decisions the broker made during the step.  Everything runs on a private
 # virtqemud started from the build tree and is cleaned up at the end.
 #
-# usage: scripts/demo.sh          (as root, on Debian bookworm)
+# usage: scripts/demo.sh          (as root, on Debian 12 or 13)
 
 . "$(dirname "$0")/lib.sh"
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install, from Debian's archive, everything the pipeline needs on a fresh
-# bookworm machine: build dependencies of the libvirt and QEMU configurations
-# we build, the test tools, and Debian's own QEMU for the E2E and preload runs.
+# bookworm machine: build dependencies of the libvirt 11.3 and QEMU 10.0
+# configurations we build (Debian 13's, built on Debian 12), the test tools,
+# and the firmware Debian's QEMU packages install for the E2E guests.
 #
 # usage: scripts/deps.sh            (as root)
 
@@ -11,20 +12,18 @@ PKGS=(
     # common toolchain
     build-essential pkg-config git meson ninja-build python3 python3-venv
     dpkg-dev ccache clang llvm libclang-rt-14-dev
-    # libvirt 9.0.0 (configuration in scripts/build-libvirt.sh)
+    # libvirt 11.3.0 (configuration in scripts/build-libvirt.sh)
     libglib2.0-dev libxml2-dev libxml2-utils xsltproc libgnutls28-dev
-    libtirpc-dev libyajl-dev libselinux1-dev libapparmor-dev libaudit-dev
+    libtirpc-dev libjson-c-dev libselinux1-dev libapparmor-dev libaudit-dev
     libcap-ng-dev libattr1-dev libacl1-dev libudev-dev libpciaccess-dev
     libnl-3-dev libnl-route-3-dev libdevmapper-dev libblkid-dev
     libreadline-dev python3-docutils augeas-tools libaugeas-dev gettext
     perl
-    # libvirt 11.3.0 (trixie) parses JSON with json-c instead of yajl; QEMU
-    # 10.0's newer meson and pycotap are unpacked under build/tools/ by
-    # scripts/build-qemu.sh for QEMU's configure alone
-    libjson-c-dev
-    # QEMU 7.2 (tools and a minimal x86_64 system emulator)
+    # QEMU 10.0 (tools and minimal x86_64 system emulators; its newer meson
+    # and pycotap are unpacked under build/tools/ by scripts/build-qemu.sh
+    # for QEMU's configure alone)
     libpixman-1-dev zlib1g-dev libfdt-dev flex bison
-    # E2E: Debian's QEMU (firmware, the stock emulator for the preload client)
+    # E2E: the firmware of Debian's QEMU packages (SeaBIOS, option ROMs)
     qemu-system-x86 qemu-utils attr procps psmisc strace
     # root-squashed storage: a FUSE mount that refuses root (tests/unit,
     # tests/e2e/openhook-rootsquash.sh)

@@ -12,29 +12,23 @@ BASE_TAG=openhook-base
 # shellcheck source=scripts/pins.sh
 . "$ROOT/scripts/pins.sh"
 
-# Each base has its own trees, builds and series (scripts/pins.sh).
-case $OPENHOOK_BASE in
-bookworm)
-    LIBVIRT_TREE=$BUILD/src/libvirt
-    QEMU_TREE=$BUILD/src/qemu
-    LIBVIRT_BUILDDIR=$BUILD/libvirt-build
-    QEMU_TOOLS_BUILDDIR=$BUILD/qemu-tools
-    QEMU_SYS_BUILDDIR=$BUILD/qemu-sys
-    LIBVIRT_SERIES=libvirt
-    QEMU_SERIES=qemu
-    ;;
-trixie)
-    LIBVIRT_TREE=$BUILD/src/libvirt-11.3
-    QEMU_TREE=$BUILD/src/qemu-10.0
-    LIBVIRT_BUILDDIR=$BUILD/libvirt-11.3-build
-    QEMU_TOOLS_BUILDDIR=$BUILD/qemu-10.0-tools
-    QEMU_SYS_BUILDDIR=$BUILD/qemu-10.0-sys
-    LIBVIRT_SERIES=libvirt-11.3
-    QEMU_SERIES=qemu-10.0
-    # newer build tools for QEMU (scripts/qemu-build-tools.sh)
-    QEMU_TOOLS_ROOT=$BUILD/tools/qemu-10.0
-    ;;
-esac
+# The trees (git repositories whose tag openhook-base is Debian's source
+# with Debian's patches), their builds, and the series in patches/.
+LIBVIRT_TREE=$BUILD/src/libvirt-11.3
+QEMU_TREE=$BUILD/src/qemu-10.0
+LIBVIRT_BUILDDIR=$BUILD/libvirt-11.3-build
+QEMU_TOOLS_BUILDDIR=$BUILD/qemu-10.0-tools
+QEMU_SYS_BUILDDIR=$BUILD/qemu-10.0-sys
+# the base's QEMU without the series, as Debian 13 ships it: the emulator
+# of the preload flavour (scripts/build-qemu.sh pristine)
+QEMU_PRISTINE_TREE=$BUILD/worktrees/qemu-10.0-pristine
+QEMU_PRISTINE_BUILDDIR=$BUILD/qemu-10.0-pristine-sys
+LIBVIRT_SERIES=libvirt
+QEMU_SERIES=qemu
+# newer build tools for QEMU (scripts/qemu-build-tools.sh)
+QEMU_TOOLS_ROOT=$BUILD/tools/qemu-10.0
+# a newer debhelper for the Debian packages (scripts/build-deb.sh)
+DEB_TOOLS_ROOT=$BUILD/tools/debhelper
 
 # Meson and the libvirt/QEMU build scripts must use Debian's python, not a
 # pyenv shim that may be first in PATH (it costs ~0.8 s per call and lacks

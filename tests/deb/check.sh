@@ -3,7 +3,8 @@
 # build them): every expected .deb is there and well formed, the source
 # package carries the series as quilt patches, the patched code is in the
 # binaries (so an unpatched build fails), the preload library exports the
-# open family, and the set installs on bookworm: apt resolves it, and it is
+# open family, and the set (built from Debian 13's libvirt 11.3 on Debian
+# 12) installs on bookworm: apt resolves it, and it is
 # really installed into a throwaway root (an overlay of this system, in a
 # private mount namespace; nothing changes on the host, no daemon starts).
 # Prints TAP-ish lines and a final "N passed, M failed".
@@ -148,12 +149,12 @@ check_source() {
 check_contents() {
     local x=$SCRATCH/root p
     mkdir -p "$x"
-    for p in libvirt0 libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu \
-        libvirt-daemon-system libvirt-openhook-preload; do
+    for p in libvirt0 libvirt-common libvirt-clients libvirt-daemon \
+        libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-openhook-preload; do
         dpkg-deb -x "$(deb "$p")" "$x" || { not_ok "dpkg-deb -x $p"; return; }
     done
     dpkg-deb -x "$(deb libvirt-doc all)" "$x" || { not_ok "dpkg-deb -x libvirt-doc"; return; }
-    ok "dpkg-deb -x of libvirt0, -clients, -daemon, -daemon-driver-qemu, -daemon-system, -doc and the preload package"
+    ok "dpkg-deb -x of libvirt0, -common, -clients, -daemon, -daemon-driver-qemu, -daemon-system, -doc and the preload package"
 
     local drv=$x/usr/lib/$MULTIARCH/libvirt/connection-driver/libvirt_driver_qemu.so
     local libs=("$x/usr/lib/$MULTIARCH"/libvirt.so.0.*)
@@ -162,13 +163,13 @@ check_contents() {
     # Both daemons load the qemu driver module from
     # libvirt-daemon-driver-qemu, which is where the patched driver code is:
     # libvirtd (libvirt-daemon), Debian's default, and virtqemud, which
-    # Debian's 9.0 packaging leaves out and build-deb.sh ships.
+    # Debian's 11.3 packaging leaves out and build-deb.sh ships.
     check "libvirt-daemon ships /usr/sbin/libvirtd, the daemon that loads the qemu driver" \
         test -x "$x/usr/sbin/libvirtd"
     check "libvirt-daemon-driver-qemu ships virtqemud, its configuration, units, augeas lens and man page" \
         has_files "$(deb libvirt-daemon-driver-qemu)" ./usr/sbin/virtqemud ./etc/libvirt/virtqemud.conf \
-        ./lib/systemd/system/virtqemud.service ./lib/systemd/system/virtqemud.socket \
-        ./lib/systemd/system/virtqemud-ro.socket ./lib/systemd/system/virtqemud-admin.socket \
+        ./usr/lib/systemd/system/virtqemud.service ./usr/lib/systemd/system/virtqemud.socket \
+        ./usr/lib/systemd/system/virtqemud-ro.socket ./usr/lib/systemd/system/virtqemud-admin.socket \
         ./usr/share/augeas/lenses/virtqemud.aug ./usr/share/augeas/lenses/tests/test_virtqemud.aug \
         ./usr/share/man/man8/virtqemud.8.gz
     check "libvirt-daemon-driver-qemu ships the open hook's opener helper, mode 0711 (not readable, so not traceable, by QEMU's user)" \
@@ -177,11 +178,11 @@ check_contents() {
         bash -c "dpkg-deb --info '$(deb libvirt-daemon-driver-qemu)' conffiles | grep -qx /etc/libvirt/virtqemud.conf"
     check "virtqemud is the QEMU daemon: it loads the qemu driver module (qemuRegister) and reads virtqemud.conf" \
         grep_bin "$vq" qemuRegister virtqemud.conf
-    check "virtqemud (packaged, with the packaged libvirt.so.0) --version is 9.0.0" \
-        bash -c "LD_LIBRARY_PATH='$x/usr/lib/$MULTIARCH' '$vq' --version | grep -qx '$vq (libvirt) 9.0.0'"
+    check "virtqemud (packaged, with the packaged libvirt.so.0) --version is 11.3.0" \
+        bash -c "LD_LIBRARY_PATH='$x/usr/lib/$MULTIARCH' '$vq' --version | grep -qx '$vq (libvirt) 11.3.0'"
     check "virtqemud.service conflicts with libvirtd.service, its sockets are virtqemud's own" \
-        bash -c "grep -qx Conflicts=libvirtd.service '$x/lib/systemd/system/virtqemud.service' &&
-            grep -qx ListenStream=/run/libvirt/virtqemud-sock '$x/lib/systemd/system/virtqemud.socket'"
+        bash -c "grep -qx Conflicts=libvirtd.service '$x/usr/lib/systemd/system/virtqemud.service' &&
+            grep -qx ListenStream=/run/libvirt/virtqemud-sock '$x/usr/lib/systemd/system/virtqemud.socket'"
     check "libvirt-daemon-driver-qemu's postinst handles virtqemud's units (dh_installsystemd)" \
         bash -c "dpkg-deb --info '$(deb libvirt-daemon-driver-qemu)' postinst |
             grep -q \"deb-systemd-helper update-state 'virtqemud-admin.socket'\""
@@ -194,12 +195,12 @@ check_contents() {
         virOpenHookBrokerOpen virOpenHookProtoDecodeRequest virOpenHookPathNormalize \
         virOpenHookEventFormat
     check "libvirt0: the private symbols carry libvirt's version node" \
-        bash -c "nm -D --defined-only '$lib' | grep -q 'virOpenHookWhitelistNew@@LIBVIRT_PRIVATE_9.0.0'"
-    check "libvirt0: the domain schema has <openhook>" \
+        bash -c "nm -D --defined-only '$lib' | grep -q 'virOpenHookWhitelistNew@@LIBVIRT_PRIVATE_11.3.0'"
+    check "libvirt-common: the domain schema has <openhook>" \
         grep -q '<element name="openhook">' "$x/usr/share/libvirt/schemas/domaincommon.rng"
-    check "libvirt-daemon-system: /etc/libvirt/qemu.conf documents open_hook and open_hook_preload" \
+    check "libvirt-daemon-driver-qemu: /etc/libvirt/qemu.conf documents open_hook and open_hook_preload" \
         grep -qxF "#open_hook_preload = \"$PRELOAD_PATH\"" "$x/etc/libvirt/qemu.conf"
-    check "libvirt-daemon-system: qemu.conf has open_hook" grep -q '^#open_hook = ' "$x/etc/libvirt/qemu.conf"
+    check "libvirt-daemon-driver-qemu: qemu.conf has open_hook" grep -q '^#open_hook = ' "$x/etc/libvirt/qemu.conf"
     check "libvirt-daemon-driver-qemu: the augeas lens knows open_hook and open_hook_preload" \
         grep_bin "$x/usr/share/augeas/lenses/libvirtd_qemu.aug" '"open_hook"' '"open_hook_preload"'
     if command -v augparse >/dev/null; then
@@ -262,13 +263,39 @@ check_relations() {
         bash -c "dpkg-deb --field '$(deb libvirt-daemon-system)' Depends | grep -qF 'libvirt-daemon-config-network (= $VERSION)'"
 }
 
-# The set a user installs for a QEMU host (docs/packaging.rst).
-INSTALL_SET=(
-    "$(deb libvirt0)" "$(deb libvirt-clients)" "$(deb libvirt-daemon)"
-    "$(deb libvirt-daemon-driver-qemu)" "$(deb libvirt-daemon-system)"
-    "$(deb libvirt-daemon-system-systemd all)" "$(deb libvirt-daemon-config-network all)"
-    "$(deb libvirt-daemon-config-nwfilter all)" "$(deb libvirt-openhook-preload)"
-)
+# install_closure PACKAGE...: the .debs of PACKAGE... and of everything
+# they depend on among the packages built here (the first of alternatives
+# that is ours), one path a line: these must come from here, since the
+# archive has none of them at this version
+install_closure() {
+    /usr/bin/python3 - "$OUT" "${VERSION#*:}" "$@" <<'PY'
+import glob, os, re, subprocess, sys
+out, ver, queue = sys.argv[1], sys.argv[2], sys.argv[3:]
+ours = {os.path.basename(f).split("_")[0]: f
+        for f in glob.glob(os.path.join(out, "*_%s_*.deb" % ver))}
+seen = []
+while queue:
+    p = queue.pop(0)
+    if p in seen or p not in ours:
+        continue
+    seen.append(p)
+    fields = subprocess.run(["dpkg-deb", "--field", ours[p], "Pre-Depends", "Depends"],
+                            capture_output=True, text=True, check=True).stdout
+    text = re.sub(r"^[A-Za-z-]+:", ",", fields, flags=re.M).replace("\n", " ")
+    for alt in text.split(","):
+        for name in (re.sub(r"[\s(\[].*", "", a.strip()) for a in alt.split("|")):
+            if name in ours:
+                queue.append(name)
+                break
+print("\n".join(ours[p] for p in seen))
+PY
+}
+
+# The set a user installs for a QEMU host (docs/packaging.rst):
+# libvirt-daemon-system, virsh and the preload library, with what they
+# need of this build.
+mapfile -t INSTALL_SET < <(install_closure libvirt-daemon-system libvirt-clients \
+    libvirt-openhook-preload)
 
 check_simulate() {
     # Against this machine's bookworm archive lists; no lock, nothing changes.
@@ -319,22 +346,22 @@ t "installed: dpkg --verify finds no changed file" \
     dpkg --verify libvirt0 libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-openhook-preload
 t "installed: the qemu driver module's libraries all resolve" \
     bash -c "! ldd /usr/lib/$MULTIARCH/libvirt/connection-driver/libvirt_driver_qemu.so | grep 'not found'"
-t "installed: libvirtd --version runs (9.0.0)" \
-    bash -c "/usr/sbin/libvirtd --version | grep -q 'libvirtd (libvirt) 9.0.0'"
-t "installed: virtqemud --version runs (9.0.0)" \
-    bash -c "/usr/sbin/virtqemud --version | grep -qx '/usr/sbin/virtqemud (libvirt) 9.0.0'"
+t "installed: libvirtd --version runs (11.3.0)" \
+    bash -c "/usr/sbin/libvirtd --version | grep -q 'libvirtd (libvirt) 11.3.0'"
+t "installed: virtqemud --version runs (11.3.0)" \
+    bash -c "/usr/sbin/virtqemud --version | grep -qx '/usr/sbin/virtqemud (libvirt) 11.3.0'"
 t "installed: virtqemud --help runs and names /etc/libvirt/virtqemud.conf" \
     bash -c "/usr/sbin/virtqemud --help 2>&1 | grep -qx '      /etc/libvirt/virtqemud.conf'"
 units_ok() {
     local u
     for u in virtqemud.service virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket; do
-        test -f /lib/systemd/system/\$u || { echo "no \$u"; return 1; }
+        test -f /usr/lib/systemd/system/\$u || { echo "no \$u"; return 1; }
     done
     test -L /etc/systemd/system/multi-user.target.wants/libvirtd.service &&
         test -L /etc/systemd/system/sockets.target.wants/libvirtd.socket &&
         ! find /etc/systemd/system -name 'virtqemud*' | grep .
 }
-t "installed: virtqemud's units are in /lib/systemd/system, none enabled; libvirtd's are enabled" \
+t "installed: virtqemud's units are in /usr/lib/systemd/system, none enabled; libvirtd's are enabled" \
     units_ok
 # virtqemud itself, as an unprivileged user with every directory private
 # (qemu:///session): it never sees /run/libvirt or /etc/libvirt.

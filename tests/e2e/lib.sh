@@ -185,13 +185,19 @@ e2e_mkchain() {
     done
 }
 
-# E2E_FLAVOUR=preload: a scenario's guests run Debian's QEMU, which has no
-# -open-hook-fd, with the preload library (e2e_flavour sets it up).
+# E2E_FLAVOUR=preload: a scenario's guests run the QEMU Debian 13 ships,
+# which has no -open-hook-fd, with the preload library (e2e_flavour sets
+# it up): QEMU 10.0.13 built from the base's tree without the series
+# (scripts/build-qemu.sh pristine), since the machine is Debian 12.
 E2E_PRELOAD_SO=$BUILD/openhook/src/preload/libopenhook-preload.so
+# The preload library sends every open outside the system directories to
+# libvirt, so this QEMU finds its firmware in /usr/share, as Debian's does
+# (it is built --disable-relocatable), not through the E2E directory.
+E2E_PRISTINE_EMULATOR=$E2E_DIR/pristine/bin/qemu-system-x86_64
 
 # e2e_flavour: for E2E_FLAVOUR=preload, install the preload library where
 # QEMU's user can read it, add it to E2E_QEMU_CONF and make the guests use
-# Debian's QEMU
+# the distribution's QEMU
 e2e_flavour() {
     [ "${E2E_FLAVOUR:-native}" = preload ] || return 0
     mkdir -p "$E2E_DIR/lib"
@@ -199,7 +205,20 @@ e2e_flavour() {
     install -m 0755 "$E2E_PRELOAD_SO" "$E2E_DIR/lib/"
     E2E_QEMU_CONF="${E2E_QEMU_CONF:-}
 open_hook_preload = \"$E2E_DIR/lib/libopenhook-preload.so\""
-    E2E_GUEST_EMULATOR=/usr/bin/qemu-system-x86_64
+    [ -x "$QEMU_PRISTINE_BUILDDIR/qemu-system-x86_64" ] ||
+        die "no pristine QEMU: run scripts/build-qemu.sh pristine"
+    e2e_install_emulator
+    if ! cmp -s "$QEMU_PRISTINE_BUILDDIR/qemu-system-x86_64" "$E2E_PRISTINE_EMULATOR"; then
+        install -D -m 0755 "$QEMU_PRISTINE_BUILDDIR/qemu-system-x86_64" "$E2E_PRISTINE_EMULATOR"
+        chmod 0755 "$E2E_DIR/pristine" "$E2E_DIR/pristine/bin"
+    fi
+    E2E_GUEST_EMULATOR=$E2E_PRISTINE_EMULATOR
+}
+
+# e2e_qemu_pids: the QEMU processes of either emulator the scenarios run
+# (ours, or the pristine one in the preload flavour), one pid per line
+e2e_qemu_pids() {
+    pgrep -f -- "^($E2E_EMULATOR|$E2E_PRISTINE_EMULATOR) " || true
 }
 
 # e2e_has_channel PID: QEMU got the channel: -open-hook-fd natively, the

@@ -114,10 +114,11 @@ check "native: the socket went with the guest" test ! -e "$sock"
 e2e_daemons_down
 
 # --- restart in the middle of slow block jobs --------------------------------
-# job_ready: wait until the job on sda has copied everything
+# job_ready: wait until the job on sda has copied everything (virsh
+# prints "[100.00 %]")
 job_ready() {
     for _ in $(seq 300); do
-        virsh blockjob "$DOM" sda --info 2>&1 | grep -q "\[100 %\]" && return 0
+        virsh blockjob "$DOM" sda --info 2>&1 | grep -q "\[100\.00 %\]" && return 0
         sleep 0.2
     done
     return 1

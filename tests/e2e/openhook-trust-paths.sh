@@ -78,6 +78,6 @@ E2E_FLAVOUR=native scenario native enforce
 E2E_FLAVOUR=preload scenario preload enforce
 
 trap - EXIT
-check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
+check "no QEMU process left" test -z "$(e2e_qemu_pids)"
 rm -rf "$D"
 e2e_summary

@@ -119,7 +119,7 @@ e2e_mkchain "$D" qcow2 base.qcow2 mid.qcow2 top.qcow2
 rm -f "$E2E_LOGS"/virtqemud*.log
 e2e_daemons_up
 e2e_domain_xml "$DOM" "$D/top.qcow2" > "$D/$DOM.xml"
-check "preload: define with Debian's qemu-system-x86_64" virsh define "$D/$DOM.xml"
+check "preload: define with Debian 13's QEMU, built without the series" virsh define "$D/$DOM.xml"
 check "preload: start" virsh start "$DOM"
 pid=$(e2e_qemu_pid "$DOM")
 check "preload: QEMU got the library and the channel" \
@@ -138,6 +138,6 @@ check_eq "preload: still running" running "$(virsh domstate "$DOM")"
 stop_guest preload
 
 trap - EXIT
-check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
+check "no QEMU process left" test -z "$(e2e_qemu_pids)"
 rm -rf "$D"
 e2e_summary

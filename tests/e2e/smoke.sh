@@ -66,7 +66,7 @@ check "no per-VM cgroup left" \
 
 e2e_daemons_down
 trap - EXIT
-check "no QEMU process left" test -z "$(pgrep -f "$E2E_EMULATOR" || true)"
+check "no QEMU process left" test -z "$(e2e_qemu_pids)"
 check "no virtqemud left" test -z "$(pgrep -x virtqemud || true)"
 check "no virtlogd left" test -z "$(pgrep -x virtlogd || true)"
 rm -rf "$D"

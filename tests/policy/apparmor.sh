@@ -15,8 +15,8 @@
 #
 # needs: apparmor (apparmor_parser), qemu-utils (qemu-img), a built libvirt
 # usage: tests/policy/apparmor.sh
-# env:   LIBVIRT_TREE, LIBVIRT_BUILDDIR (default build/src/libvirt and
-#        build/libvirt-build), VIRT_AA_HELPER (default: the one built there)
+# env:   LIBVIRT_TREE, LIBVIRT_BUILDDIR (default build/src/libvirt-11.3 and
+#        build/libvirt-11.3-build), VIRT_AA_HELPER (default: the one built there)
 
 set -u
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
@@ -24,8 +24,8 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SRC=$ROOT/src/apparmor
-LIBVIRT_TREE=${LIBVIRT_TREE:-$ROOT/build/src/libvirt}
-LIBVIRT_BUILDDIR=${LIBVIRT_BUILDDIR:-$ROOT/build/libvirt-build}
+LIBVIRT_TREE=${LIBVIRT_TREE:-$ROOT/build/src/libvirt-11.3}
+LIBVIRT_BUILDDIR=${LIBVIRT_BUILDDIR:-$ROOT/build/libvirt-11.3-build}
 VIRT_AA_HELPER=${VIRT_AA_HELPER:-$LIBVIRT_BUILDDIR/src/virt-aa-helper}
 AA=$LIBVIRT_TREE/src/security/apparmor
 

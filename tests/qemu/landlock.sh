@@ -240,9 +240,7 @@ ll_minimal() {
     ll_images "$d" || { not_ok "landlock: creating the images"; return; }
     ll_sys_rules "$d/run"
     # QEMU 10.0 reports a ROM it cannot read through glib
-    local rom="Could not open option rom '/usr/share/qemu/kvmvapic.bin': Permission denied"
-    [ "${OPENHOOK_BASE:-bookworm}" = bookworm ] ||
-        rom="Failed to open file “/usr/share/qemu/kvmvapic.bin”: Permission denied"
+    local rom="Failed to open file “/usr/share/qemu/kvmvapic.bin”: Permission denied"
     local -a cases=(
         "$LL_QSYS|cannot execute $LL_QSYS: Permission denied|fatal"
         "/usr/share/seabios|could not load PC BIOS 'bios-256k.bin'|fatal"

@@ -8,7 +8,7 @@ set -uo pipefail
 
 QT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 QT_BUILD=${OPENHOOK_BUILD:-$QT_ROOT/build}
-# the QEMU builds of the base OPENHOOK_BASE picks (scripts/pins.sh)
+# the QEMU builds (scripts/lib.sh)
 QT_TOOLS=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_TOOLS_BUILDDIR"' _ "$QT_ROOT")
 QT_SYS=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_SYS_BUILDDIR"' _ "$QT_ROOT")
 BROKER=$QT_BUILD/openhook/openhook-broker

@@ -131,6 +131,8 @@ testRules(const void *opaque)
     priv = vm->privateData;
     priv->libDir = g_strdup_printf("/var/lib/libvirt/qemu/domain-1-%s",
                                    vm->def->name);
+    if (qemuDomainSetPrivatePaths(&driver, vm) < 0)
+        goto cleanup;
     if (info->ns &&
         qemuDomainEnableNamespace(vm, QEMU_DOMAIN_NS_MOUNT) < 0)
         goto cleanup;
@@ -386,9 +388,16 @@ mymain(void)
 {
     const bool withNS = true;
     const bool withoutNS = false;
+    g_autoptr(GHashTable) capslatest = testQemuGetLatestCaps();
+    g_autoptr(GHashTable) capscache = virHashNew(virObjectUnref);
     int ret = 0;
 
     if (qemuTestDriverInit(&driver) < 0)
+        return EXIT_FAILURE;
+
+    qemuTestSetHostArch(&driver, VIR_ARCH_X86_64);
+    if (testQemuInsertRealCaps(driver.qemuCapsCache, "x86_64", "latest", "",
+                               capslatest, capscache, NULL, NULL) < 0)
         return EXIT_FAILURE;
     testSetConfig(driver.config);
 

@@ -18,6 +18,8 @@
 
 #include <config.h>
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/xattr.h>
 #include <selinux/selinux.h>
@@ -25,6 +27,7 @@
 #include "testutils.h"
 #include "testutilsqemu.h"
 #include "qemu/qemu_domain.h"
+#include "qemu/qemu_namespace.h"
 #include "qemu/qemu_openhook.h"
 #include "qemu/qemu_security.h"
 #define LIBVIRT_QEMU_PROCESSPRIV_H_ALLOW
@@ -33,6 +36,8 @@
 #include "locking/lock_manager.h"
 #include "vireventthread.h"
 #include "virfile.h"
+#include "virprocess.h"
+#include "virutil.h"
 #include "viropenhookbroker.h"
 
 #define VIR_FROM_THIS VIR_FROM_NONE
@@ -576,6 +581,86 @@ testStop(const void *opaque G_GNUC_UNUSED)
 
 
 /*
+ * QEMU ran in a mount namespace of its own and has exited: the namespace
+ * went with it, and its PID may belong to another process by now, one
+ * of QEMU's user's that has a mount namespace of its own with a file of
+ * its choosing at the image's path.  The labels the hook held back are
+ * restored in the daemon's namespace, never through that PID.
+ */
+static int
+testStopPidReused(const void *opaque G_GNUC_UNUSED)
+{
+    g_auto(testDomain) dom = { 0 };
+    g_autofree char *top = g_strdup_printf("%s/top.img", imgdir);
+    g_autofree char *theirs = NULL;
+    char *con = NULL;
+    virDomainDiskDef *vda;
+    int ready[2] = { -1, -1 };
+    char c = 0;
+    pid_t child;
+    int ret = -1;
+
+    if (testDomainStart(&dom) < 0 ||
+        !testGrant(&dom, "top.img"))
+        return -1;
+    vda = testDisk(&dom, "vda");
+
+    qemuDomainStorageSourceAccessRevoke(&driver, dom.vm, vda->src);
+    testDomainProcessDrained(&dom);
+    if (testCheckLabel("top.img", dom.imagelabel, "revoked, held") < 0 ||
+        qemuDomainEnableNamespace(dom.vm, QEMU_DOMAIN_NS_MOUNT) < 0 ||
+        virPipe(ready) < 0)
+        return -1;
+
+    /* QEMU is gone; a process with QEMU's PID has a tmpfs over the
+     * images' directory, with a top.img labelled as the domain's */
+    if ((child = virFork()) < 0)
+        goto cleanup;
+    if (child == 0) {
+        VIR_FORCE_CLOSE(ready[0]);
+        if (unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("tmpfs", imgdir, "tmpfs", 0, NULL) < 0 ||
+            virFileWriteStr(top, "", 0600) < 0 ||
+            setfilecon_raw(top, dom.imagelabel) < 0)
+            _exit(EXIT_FAILURE);
+        ignore_value(safewrite(ready[1], "r", 1));
+        while (true)
+            g_usleep(G_USEC_PER_SEC);
+    }
+    VIR_FORCE_CLOSE(ready[1]);
+    if (saferead(ready[0], &c, 1) != 1) {
+        /* no mount namespace here (not root) */
+        ignore_value(virProcessWait(child, NULL, false));
+        ret = EXIT_AM_SKIP;
+        goto cleanup;
+    }
+    dom.vm->pid = child;
+
+    qemuDomainOpenHookRestorePending(&driver, dom.vm);
+
+    theirs = g_strdup_printf("/proc/%lld/root%s", (long long)child, top);
+    if (getfilecon_raw(theirs, &con) < 0 ||
+        STRNEQ(con, dom.imagelabel)) {
+        VIR_TEST_DEBUG("the label of the other process's file changed to '%s'",
+                       NULLSTR(con));
+        goto cleanup;
+    }
+    if (testCheckLabel("top.img", TEST_FILE_CONTEXT, "stopped") < 0)
+        goto cleanup;
+    ret = 0;
+
+ cleanup:
+    if (child > 0 && c)
+        virProcessAbort(child);
+    VIR_FORCE_CLOSE(ready[0]);
+    VIR_FORCE_CLOSE(ready[1]);
+    freecon(con);
+    return ret;
+}
+
+
+/*
  * QEMU's end of the channel is created with the domain's socket label,
  * and only it; the socket QEMU connects to again after a daemon restart
  * gets the domain's file label once the hook serves.
@@ -688,6 +773,8 @@ testSocketReplaced(const void *opaque G_GNUC_UNUSED)
 static int
 mymain(void)
 {
+    g_autoptr(GHashTable) capslatest = testQemuGetLatestCaps();
+    g_autoptr(GHashTable) capscache = virHashNew(virObjectUnref);
     virSecurityManager *selinux = NULL;
     int ret = 0;
     size_t i;
@@ -715,6 +802,13 @@ mymain(void)
     setcon("system_u:system_r:virtd_t:s0-s0:c0.c1023");
 
     if (qemuTestDriverInit(&driver) < 0) {
+        ret = -1;
+        goto cleanup;
+    }
+
+    qemuTestSetHostArch(&driver, VIR_ARCH_X86_64);
+    if (testQemuInsertRealCaps(driver.qemuCapsCache, "x86_64", "latest", "",
+                               capslatest, capscache, NULL, NULL) < 0) {
         ret = -1;
         goto cleanup;
     }
@@ -752,6 +846,9 @@ mymain(void)
         ret = -1;
     if (virTestRun("pending labels restored at stop", testStop, NULL) < 0)
         ret = -1;
+    if (virTestRun("pending labels restored outside a gone QEMU's namespace",
+                   testStopPidReused, NULL) < 0)
+        ret = -1;
     if (virTestRun("socket labels", testSocket, NULL) < 0)
         ret = -1;
     if (virTestRun("socket replaced by a symlink or a file", testSocketReplaced, NULL) < 0)
@@ -768,4 +865,4 @@ mymain(void)
 
 VIR_TEST_MAIN_PRELOAD(mymain,
                       VIR_TEST_MOCK("domaincaps"),
-                      abs_builddir "/libsecurityselinuxhelper.so")
+                      "libsecurityselinuxhelper.so")

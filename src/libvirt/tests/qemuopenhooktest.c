@@ -20,6 +20,8 @@
 
 #include "testutils.h"
 #include "testutilsqemu.h"
+#include "qemu/qemu_block.h"
+#include "qemu/qemu_blockjob.h"
 #include "qemu/qemu_openhook.h"
 #include "viralloc.h"
 #include "virbuffer.h"
@@ -538,12 +540,20 @@ testGrant(qemuOpenHook *hook,
 static int
 testRestoreRecord(virDomainObj *vm G_GNUC_UNUSED,
                   virStorageSource *src,
-                  bool wait G_GNUC_UNUSED,
+                  unsigned int restoreFlags G_GNUC_UNUSED,
                   void *opaque)
 {
     GPtrArray *restored = opaque;
+    g_autofree char *name = g_path_get_basename(src->path);
 
-    g_ptr_array_add(restored, g_path_get_basename(src->path));
+    /* the security drivers would restore a data file with its image */
+    if (src->dataFileStore) {
+        g_autofree char *data = g_path_get_basename(src->dataFileStore->path);
+
+        g_ptr_array_add(restored, g_strdup_printf("%s+%s", name, data));
+        return 0;
+    }
+    g_ptr_array_add(restored, g_steal_pointer(&name));
     return 0;
 }
 
@@ -755,12 +765,12 @@ typedef struct {
 static int
 testRestoreBusy(virDomainObj *vm G_GNUC_UNUSED,
                 virStorageSource *src,
-                bool wait,
+                unsigned int flags,
                 void *opaque)
 {
     testBusyRestoreData *t = opaque;
 
-    if (wait) {
+    if (flags & QEMU_OPEN_HOOK_RESTORE_WAIT) {
         t->waited++;
     } else if (t->busy > 0) {
         t->busy--;
@@ -908,7 +918,7 @@ typedef struct {
 static int
 testRestoreSlow(virDomainObj *vm G_GNUC_UNUSED,
                 virStorageSource *src,
-                bool wait G_GNUC_UNUSED,
+                unsigned int restoreFlags G_GNUC_UNUSED,
                 void *opaque)
 {
     testSlowRestoreData *t = opaque;
@@ -1179,11 +1189,225 @@ testSkipOwnership(const void *opaque G_GNUC_UNUSED)
 }
 
 
+/* qcow2 images with external data files (<dataStore>): a writable top
+ * and its backing image, and a read-only disk. */
+static const char *testDataFileXML =
+    "<domain type='qemu'>\n"
+    "  <name>openhook-data</name>\n"
+    "  <uuid>7a3b9d0e-5f4c-4b1e-9d2a-6c8e0f1a2b3c</uuid>\n"
+    "  <memory>219100</memory>\n"
+    "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+    "  <devices>\n"
+    "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='@DIR@/dtop.img'>\n"
+    "        <dataStore type='file'>\n"
+    "          <format type='raw'/>\n"
+    "          <source file='@DIR@/dtop.data'/>\n"
+    "        </dataStore>\n"
+    "      </source>\n"
+    "      <backingStore type='file'>\n"
+    "        <format type='qcow2'/>\n"
+    "        <source file='@DIR@/dbase.img'>\n"
+    "          <dataStore type='file'>\n"
+    "            <format type='raw'/>\n"
+    "            <source file='@DIR@/dbase.data'/>\n"
+    "          </dataStore>\n"
+    "        </source>\n"
+    "        <backingStore/>\n"
+    "      </backingStore>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='@DIR@/dro.img'>\n"
+    "        <dataStore type='file'>\n"
+    "          <format type='raw'/>\n"
+    "          <source file='@DIR@/dro.data'/>\n"
+    "        </dataStore>\n"
+    "      </source>\n"
+    "      <backingStore/>\n"
+    "      <target dev='vdb' bus='virtio'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+
+static virDomainObj *
+testDataFileDomain(void)
+{
+    g_auto(GStrv) parts = g_strsplit(testDataFileXML, "@DIR@", -1);
+    g_autofree char *xml = g_strjoinv(imgdir, parts);
+    g_autoptr(virDomainObj) vm = virDomainObjNew(driver.xmlopt);
+
+    if (!vm ||
+        !(vm->def = virDomainDefParseString(xml, driver.xmlopt, NULL,
+                                            VIR_DOMAIN_DEF_PARSE_INACTIVE)))
+        return NULL;
+    return g_steal_pointer(&vm);
+}
+
+
+/* A qcow2 image's data file is a file QEMU opens next to the image, with
+ * the image's access: it is listed with it, changes access with it
+ * (a snapshot makes the old top read-only, a commit makes the base
+ * writable, also after a daemon restart), leaves with it, is opened as
+ * QEMU's user when an image header named it, and gets its label back by
+ * itself once QEMU no longer holds it. */
+static int
+testDataFiles(const void *opaque G_GNUC_UNUSED)
+{
+    g_autoptr(virDomainObj) vm = testDataFileDomain();
+    g_autoptr(virDomainObj) vm2 = testDataFileDomain();
+    g_autoptr(qemuOpenHook) hook = NULL;
+    g_autoptr(qemuOpenHook) restarted = NULL;
+    g_autoptr(qemuBlockJobData) job = NULL;
+    g_autoptr(GPtrArray) restored = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *procdir = testProcDir("proc-data");
+    g_auto(virBuffer) buf = VIR_BUFFER_INITIALIZER;
+    g_autofree char *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctxt = NULL;
+    virDomainDiskDef *vda;
+    virStorageSource *base;
+
+    if (!vm || !vm2 || !procdir)
+        return -1;
+    vda = virDomainDiskByTarget(vm->def, "vda");
+    base = vda->src->backingStore;
+
+    if (!(hook = testLabelHook(vm->def, procdir, restored, NULL)) ||
+        testCompareWhitelist(hook,
+                             "dbase.data ro users=1 origin=vda\n"
+                             "dbase.img ro users=1 origin=vda\n"
+                             "dro.data ro users=1 origin=vdb\n"
+                             "dro.img ro users=1 origin=vdb\n"
+                             "dtop.data rw users=1 origin=vda\n"
+                             "dtop.img rw users=1 origin=vda\n") < 0)
+        return -1;
+
+    /* enforce mode chowns neither */
+    qemuOpenHookSkipOwnership(hook, vda->src, true);
+    if (!testSkipsOwnership(vda->src->dataFileStore) ||
+        !testSkipsOwnership(base->dataFileStore)) {
+        VIR_TEST_DEBUG("a data file would be chowned");
+        return -1;
+    }
+
+    /* block commit into the base: writable for the job, with its data
+     * file; a restarted daemon finds the job and does the same */
+    base->readonly = false;
+    if (qemuOpenHookAllowSource(hook, base, false, true) < 0)
+        return -1;
+    base->readonly = true;
+    if (testCompareWhitelist(hook,
+                             "dbase.data rw users=1 origin=vda\n"
+                             "dbase.img rw users=1 origin=vda\n"
+                             "dro.data ro users=1 origin=vdb\n"
+                             "dro.img ro users=1 origin=vdb\n"
+                             "dtop.data rw users=1 origin=vda\n"
+                             "dtop.img rw users=1 origin=vda\n") < 0)
+        return -1;
+
+    qemuBlockStorageSourceSetFormatNodename(vda->src, g_strdup("libvirt-1-format"));
+    if (!(job = qemuBlockJobDiskNewCommit(vm, vda, NULL, vda->src, base, false,
+                                          VIR_TRISTATE_BOOL_YES, 0)))
+        return -1;
+    restarted = qemuOpenHookNew(vm->def, QEMU_OPEN_HOOK_ENFORCE, NULL,
+                                "/nonexistent/openhook2.sock");
+    qemuOpenHookRestore(restarted, vm, NULL);
+    if (testCompareWhitelist(restarted,
+                             "dbase.data rw users=1 origin=vda\n"
+                             "dbase.img rw users=1 origin=vda\n"
+                             "dro.data ro users=1 origin=vdb\n"
+                             "dro.img ro users=1 origin=vdb\n"
+                             "dtop.data rw users=1 origin=vda\n"
+                             "dtop.img rw users=1 origin=vda\n") < 0)
+        return -1;
+    qemuBlockJobStartupFinalize(vm, job);
+    g_clear_pointer(&restarted, qemuOpenHookFree);
+
+    /* ... and read-only again once it ended; an external snapshot makes
+     * the old top read-only */
+    vda->src->readonly = true;
+    if (qemuOpenHookAllowSource(hook, base, false, true) < 0 ||
+        qemuOpenHookAllowSource(hook, vda->src, false, true) < 0)
+        return -1;
+    vda->src->readonly = false;
+    if (testCompareWhitelist(hook,
+                             "dbase.data ro users=1 origin=vda\n"
+                             "dbase.img ro users=1 origin=vda\n"
+                             "dro.data ro users=1 origin=vdb\n"
+                             "dro.img ro users=1 origin=vdb\n"
+                             "dtop.data ro users=1 origin=vda\n"
+                             "dtop.img ro users=1 origin=vda\n") < 0)
+        return -1;
+
+    /* a data file an image header named: only as QEMU's user, also for a
+     * restarted daemon */
+    qemuOpenHookRevokeSource(hook, vda->src, false);
+    vda->src->dataFileStore->detected = true;
+    if (qemuOpenHookAllowSource(hook, vda->src, false, false) < 0 ||
+        testEntryAsUser(hook, "dtop.img", false) < 0 ||
+        testEntryAsUser(hook, "dtop.data", true) < 0)
+        return -1;
+    qemuOpenHookFormatStatus(hook, vm->def, &buf);
+    xml = virBufferContentAndReset(&buf);
+    if (!(doc = virXMLParseStringCtxt(xml, "(status)", &ctxt)) ||
+        !(restarted = qemuOpenHookParseStatus(ctxt->node, vm2->def)))
+        return -1;
+    if (!virDomainDiskByTarget(vm2->def, "vda")->src->dataFileStore->detected ||
+        virDomainDiskByTarget(vm2->def, "vda")->src->detected ||
+        virDomainDiskByTarget(vm2->def, "vda")->src->backingStore->dataFileStore->detected) {
+        VIR_TEST_DEBUG("the restarted daemon lost which data file was detected: %s", xml);
+        return -1;
+    }
+    if (qemuOpenHookAllowDef(restarted, vm2->def, NULL) < 0 ||
+        testEntryAsUser(restarted, "dtop.data", true) < 0 ||
+        testEntryAsUser(restarted, "dbase.data", false) < 0)
+        return -1;
+    g_clear_pointer(&restarted, qemuOpenHookFree);
+
+    /* the top leaves the domain (a blockcommit's top): QEMU still holds
+     * the data file, so only the image gets its label back, by itself */
+    if (testHold(procdir, 20, "dtop.data") < 0 ||
+        !qemuOpenHookRevokeImage(hook, vda->src) ||
+        !qemuOpenHookRevokeImage(hook, vda->src->dataFileStore) ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "dtop.img")) {
+        VIR_TEST_DEBUG("a data file QEMU holds lost its label with its image");
+        return -1;
+    }
+    if (testHold(procdir, 20, NULL) < 0 ||
+        qemuOpenHookDecideLabels(hook, NULL, NULL, false) != 1 ||
+        !testRestored(restored, "dtop.img dtop.data")) {
+        VIR_TEST_DEBUG("a closed data file did not get its label back");
+        return -1;
+    }
+
+    /* the domain stops: its read-only images and their data files, each
+     * by itself */
+    qemuOpenHookRestoreShared(hook, vm);
+    if (!testRestored(restored, "dtop.img dtop.data dbase.img dbase.data dro.img dro.data"))
+        return -1;
+
+    /* blockpull drops the base: both files leave the whitelist */
+    qemuOpenHookRevokeSource(hook, base, false);
+    return testCompareWhitelist(hook,
+                                "dro.data ro users=1 origin=vdb\n"
+                                "dro.img ro users=1 origin=vdb\n");
+}
+
+
 static int
 testCreateImages(void)
 {
     const char *names[] = { "top.img", "mid.img", "base.img", "other.img",
-                            "ro.img", "cd.iso", "cd2.iso", "extra.log" };
+                            "ro.img", "cd.iso", "cd2.iso", "extra.log",
+                            "dtop.img", "dtop.data", "dbase.img", "dbase.data",
+                            "dro.img", "dro.data" };
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(names); i++) {
@@ -1199,9 +1423,16 @@ testCreateImages(void)
 static int
 mymain(void)
 {
+    g_autoptr(GHashTable) capslatest = testQemuGetLatestCaps();
+    g_autoptr(GHashTable) capscache = virHashNew(virObjectUnref);
     int ret = 0;
 
     if (qemuTestDriverInit(&driver) < 0)
+        return EXIT_FAILURE;
+
+    qemuTestSetHostArch(&driver, VIR_ARCH_X86_64);
+    if (testQemuInsertRealCaps(driver.qemuCapsCache, "x86_64", "latest", "",
+                               capslatest, capscache, NULL, NULL) < 0)
         return EXIT_FAILURE;
 
     if (!(imgdir = g_dir_make_tmp("qemuopenhooktest-XXXXXX", NULL)) ||
@@ -1233,6 +1464,8 @@ mymain(void)
     if (virTestRun("no chown in enforce mode", testSkipOwnership, NULL) < 0)
         ret = -1;
     if (virTestRun("missing listed file", testMissingFile, NULL) < 0)
+        ret = -1;
+    if (virTestRun("qcow2 data files", testDataFiles, NULL) < 0)
         ret = -1;
 
  cleanup:

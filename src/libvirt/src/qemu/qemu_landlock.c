@@ -255,7 +255,6 @@ qemuLandlockAddRuntime(qemuLandlockRules *rules,
                        virDomainObj *vm)
 {
     qemuDomainObjPrivate *priv = vm->privateData;
-    g_autofree char *memPath = NULL;
     size_t i;
 
     qemuLandlockRulesAdd(rules, priv->libDir,
@@ -272,10 +271,10 @@ qemuLandlockAddRuntime(qemuLandlockRules *rules,
                              QEMU_LANDLOCK_RULE_OPTIONAL);
     }
 
-    if (qemuGetMemoryBackingDomainPath(driver, vm->def, &memPath) < 0)
-        return -1;
-    qemuLandlockRulesAdd(rules, memPath, VIR_LANDLOCK_ACCESS_RUNTIME_DIR,
-                         QEMU_LANDLOCK_RULE_OPTIONAL);
+    if (priv->memoryBackingDir)
+        qemuLandlockRulesAdd(rules, priv->memoryBackingDir,
+                             VIR_LANDLOCK_ACCESS_RUNTIME_DIR,
+                             QEMU_LANDLOCK_RULE_OPTIONAL);
 
     return 0;
 }
@@ -293,12 +292,30 @@ qemuLandlockAddDevices(qemuLandlockRules *rules,
     for (i = 0; i < def->nmems; i++) {
         const virDomainMemoryDef *mem = def->mems[i];
         unsigned int access = VIR_LANDLOCK_ACCESS_READ;
+        const char *path = NULL;
+        bool readonly = false;
 
-        if (!mem->nvdimmPath)
+        switch (mem->model) {
+        case VIR_DOMAIN_MEMORY_MODEL_NVDIMM:
+            path = mem->source.nvdimm.path;
+            readonly = mem->target.nvdimm.readonly;
+            break;
+        case VIR_DOMAIN_MEMORY_MODEL_VIRTIO_PMEM:
+            path = mem->source.virtio_pmem.path;
+            break;
+        case VIR_DOMAIN_MEMORY_MODEL_NONE:
+        case VIR_DOMAIN_MEMORY_MODEL_DIMM:
+        case VIR_DOMAIN_MEMORY_MODEL_VIRTIO_MEM:
+        case VIR_DOMAIN_MEMORY_MODEL_SGX_EPC:
+        case VIR_DOMAIN_MEMORY_MODEL_LAST:
+            break;
+        }
+
+        if (!path)
             continue;
-        if (!mem->readonly)
+        if (!readonly)
             access |= VIR_LANDLOCK_ACCESS_WRITE | VIR_LANDLOCK_ACCESS_TRUNCATE;
-        qemuLandlockRulesAdd(rules, mem->nvdimmPath, access,
+        qemuLandlockRulesAdd(rules, path, access,
                              QEMU_LANDLOCK_RULE_OPTIONAL);
     }
 
@@ -623,7 +640,7 @@ qemuLandlockAddRule(virLandlockRuleset *rs,
     }
 
     if (rc < 0) {
-        virReportSystemError(-rc, _("cannot let the confined QEMU open '%s': %s"),
+        virReportSystemError(-rc, _("cannot let the confined QEMU open '%1$s': %2$s"),
                              rule->path, NULLSTR(errmsg));
         return -1;
     }
@@ -655,10 +672,10 @@ qemuLandlockRulesetNew(const qemuLandlockRules *rules,
     if ((rc = virLandlockRulesetNew(&ruleset, &errmsg)) < 0) {
         if (rc == -ENOSYS || rc == -EOPNOTSUPP) {
             virReportError(VIR_ERR_CONFIG_UNSUPPORTED,
-                           _("open_hook_confine is set in qemu.conf, but QEMU cannot be confined: %s"),
+                           _("open_hook_confine is set in qemu.conf, but QEMU cannot be confined: %1$s"),
                            NULLSTR(errmsg));
         } else {
-            virReportSystemError(-rc, _("cannot create a Landlock ruleset: %s"),
+            virReportSystemError(-rc, _("cannot create a Landlock ruleset: %1$s"),
                                  NULLSTR(errmsg));
         }
         return -1;

@@ -30,6 +30,7 @@
 #include <glib-unix.h>
 
 #include "qemu_openhook.h"
+#include "qemu_block.h"
 #include "qemu_blockjob.h"
 #include "qemu_domain.h"
 #include "qemu_security.h"
@@ -588,7 +589,7 @@ typedef struct {
 static int
 qemuOpenHookRestoreLabel(virDomainObj *vm,
                          virStorageSource *src,
-                         bool wait,
+                         unsigned int flags,
                          void *opaque);
 
 
@@ -1244,7 +1245,7 @@ qemuOpenHookOpenerStart(void *opaque,
 
     /* QEMU's SELinux context or AppArmor profile (and its DAC ids,
      * which the next calls force to the ones QEMU runs with) */
-    if (qemuSecuritySetChildProcessLabel(spec->secMgr, spec->labelDef, cmd) < 0) {
+    if (qemuSecuritySetChildProcessLabel(spec->secMgr, spec->labelDef, false, cmd) < 0) {
         *errmsg = g_strdup_printf("cannot label the opener: %s",
                                   virGetLastErrorMessage());
         virResetLastError();
@@ -1495,7 +1496,7 @@ qemuOpenHookAllowPath(qemuOpenHook *hook,
             return 0;
         }
         virReportSystemError(-rc,
-                             _("cannot let domain '%s' open '%s': %s"),
+                             _("cannot let domain '%1$s' open '%2$s': %3$s"),
                              hook->vmname, path, NULLSTR(errmsg));
         return -1;
     }
@@ -1562,8 +1563,34 @@ qemuOpenHookSourceFlags(virStorageSource *src)
 }
 
 
+/* A copy of the image @src alone, without its qcow2 data file: each file
+ * the hook served gets its label back by itself, once QEMU no longer
+ * holds that file (the security drivers restore an image's data file
+ * with the image). */
+static virStorageSource *
+qemuOpenHookImageOnly(virStorageSource *src)
+{
+    virStorageSource *copy = virStorageSourceCopy(src, false);
+
+    g_clear_pointer(&copy->dataFileStore, virObjectUnref);
+    return copy;
+}
+
+
+/* libvirt's name for @src of @disk in block commands: vda, vda[2] */
+static char *
+qemuOpenHookSourceName(const virDomainDiskDef *disk,
+                       virStorageSource *src)
+{
+    if (src->id > 0)
+        return g_strdup_printf("%s[%u]", disk->dst, src->id);
+    return g_strdup(disk->dst);
+}
+
+
 /* Every local image of the disk's chain: the top is writable unless the
- * disk is read-only, backing images are read-only. */
+ * disk is read-only, backing images are read-only.  A qcow2 image's
+ * external data file (<dataStore>) is opened with the image's access. */
 static int
 qemuOpenHookAllowDisk(qemuOpenHook *hook,
                       const virDomainDiskDef *disk)
@@ -1571,26 +1598,45 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
     virStorageSource *n;
 
     for (n = disk->src; virStorageSourceIsBacking(n); n = n->backingStore) {
-        g_autofree char *origin = NULL;
+        virStorageSource *data = n->dataFileStore;
         virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
-
-        if (!qemuOpenHookSourceIsOpened(n))
-            continue;
 
         if (n == disk->src && !n->readonly)
             access = VIR_OPENHOOK_ACCESS_RW;
 
-        if (n->id > 0)
-            origin = g_strdup_printf("%s[%u]", disk->dst, n->id);
-        else
-            origin = g_strdup(disk->dst);
+        if (qemuOpenHookSourceIsOpened(n)) {
+            g_autofree char *origin = qemuOpenHookSourceName(disk, n);
 
-        if (qemuOpenHookAllowPath(hook, n->path, access,
-                                  qemuOpenHookSourceFlags(n), origin) < 0)
-            return -1;
+            if (qemuOpenHookAllowPath(hook, n->path, access,
+                                      qemuOpenHookSourceFlags(n), origin) < 0)
+                return -1;
+        }
+
+        if (data && qemuOpenHookSourceIsOpened(data)) {
+            g_autofree char *origin = qemuOpenHookSourceName(disk, data);
+
+            if (qemuOpenHookAllowPath(hook, data->path, access,
+                                      qemuOpenHookSourceFlags(data), origin) < 0)
+                return -1;
+        }
     }
 
     return 0;
+}
+
+
+static void
+qemuOpenHookSkipImageOwnership(virStorageSource *src)
+{
+    virSecurityDeviceLabelDef *seclabel;
+
+    if (!qemuOpenHookSourceIsOpened(src) ||
+        virStorageSourceGetSecurityLabelDef(src, "dac"))
+        return;
+
+    seclabel = virSecurityDeviceLabelDefNew("dac");
+    seclabel->relabel = false;
+    VIR_APPEND_ELEMENT(src->seclabels, src->nseclabels, seclabel);
 }
 
 
@@ -1604,8 +1650,8 @@ qemuOpenHookAllowDisk(qemuOpenHook *hook,
  * QEMU only reads and writes the descriptors it is handed, on which the
  * kernel does not check ownership and permissions again.  Like images
  * passed as fds, the images the broker serves therefore need no chown:
- * give each a DAC seclabel with relabel='no', unless the domain sets one
- * itself.  MAC labels are still applied: SELinux checks every read and
+ * give each (and each qcow2 data file) a DAC seclabel with relabel='no',
+ * unless the domain sets one itself.  MAC labels are still applied: SELinux checks every read and
  * write on a received descriptor.
  */
 void
@@ -1619,17 +1665,43 @@ qemuOpenHookSkipOwnership(qemuOpenHook *hook,
         return;
 
     for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
-        if (qemuOpenHookSourceIsOpened(n) &&
-            !virStorageSourceGetSecurityLabelDef(n, "dac")) {
-            virSecurityDeviceLabelDef *seclabel = virSecurityDeviceLabelDefNew("dac");
-
-            seclabel->relabel = false;
-            VIR_APPEND_ELEMENT(n->seclabels, n->nseclabels, seclabel);
-        }
+        qemuOpenHookSkipImageOwnership(n);
+        if (n->dataFileStore)
+            qemuOpenHookSkipImageOwnership(n->dataFileStore);
 
         if (!chain)
             break;
     }
+}
+
+
+/* One image of qemuOpenHookAllowSource() */
+static int
+qemuOpenHookAllowImage(qemuOpenHook *hook,
+                       virStorageSource *src,
+                       virOpenHookAccess access,
+                       bool modify,
+                       const char *what)
+{
+    unsigned int flags = qemuOpenHookSourceFlags(src);
+    const char *nodename = qemuBlockStorageSourceGetFormatNodename(src);
+
+    if (!qemuOpenHookSourceIsOpened(src))
+        return 0;
+
+    if (modify &&
+        virOpenHookWhitelistSetAccess(hook->wl, src->path, access) == 0) {
+        VIR_DEBUG("open hook of domain '%s': '%s' is now %s",
+                  hook->vmname, src->path, virOpenHookAccessToString(access));
+        return 0;
+    }
+
+    if (!modify && access == VIR_OPENHOOK_ACCESS_RW &&
+        src->format == VIR_STORAGE_FILE_RAW)
+        flags |= VIR_OPENHOOK_ENTRY_CREATE;
+
+    return qemuOpenHookAllowPath(hook, src->path, access, flags,
+                                 nodename ? nodename : what);
 }
 
 
@@ -1642,7 +1714,8 @@ qemuOpenHookSkipOwnership(qemuOpenHook *hook,
  *
  * Follow what libvirt allows the domain through the storage access
  * funnel: a new image is added with the access @src->readonly implies
- * (backing images of a chain read-only), an access change (e.g. the
+ * (backing images of a chain read-only, a qcow2 data file as its
+ * image), an access change (e.g. the
  * base of a block commit becoming writable for the job) changes the
  * entry's access without taking a reference.  A new writable raw image
  * may be created by QEMU (blockdev-create opens it with O_CREAT).
@@ -1657,27 +1730,17 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
 
     for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
         virOpenHookAccess access = VIR_OPENHOOK_ACCESS_RO;
-        unsigned int flags = qemuOpenHookSourceFlags(n);
 
-        if (qemuOpenHookSourceIsOpened(n)) {
-            if (n == src && !n->readonly)
-                access = VIR_OPENHOOK_ACCESS_RW;
+        if (n == src && !n->readonly)
+            access = VIR_OPENHOOK_ACCESS_RW;
 
-            if (modify &&
-                virOpenHookWhitelistSetAccess(hook->wl, n->path, access) == 0) {
-                VIR_DEBUG("open hook of domain '%s': '%s' is now %s",
-                          hook->vmname, n->path,
-                          virOpenHookAccessToString(access));
-            } else {
-                if (!modify && access == VIR_OPENHOOK_ACCESS_RW &&
-                    n->format == VIR_STORAGE_FILE_RAW)
-                    flags |= VIR_OPENHOOK_ENTRY_CREATE;
-                if (qemuOpenHookAllowPath(hook, n->path, access, flags,
-                                          n->nodeformat ? n->nodeformat :
-                                          "image") < 0)
-                    return -1;
-            }
-        }
+        if (qemuOpenHookAllowImage(hook, n, access, modify, "image") < 0)
+            return -1;
+
+        if (n->dataFileStore &&
+            qemuOpenHookAllowImage(hook, n->dataFileStore, access, modify,
+                                   "data-file") < 0)
+            return -1;
 
         if (!chain)
             break;
@@ -1690,7 +1753,7 @@ qemuOpenHookAllowSource(qemuOpenHook *hook,
 /**
  * qemuOpenHookRevokeImage:
  * @hook: the domain's open hook
- * @src: one image
+ * @src: one image (its qcow2 data file is another)
  *
  * Drop one reference to @src.  Call with the domain locked.
  *
@@ -1741,7 +1804,7 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
                   "QEMU no longer holds it (it reports %u fds)",
                   hook->vmname, src->path, info.nheld);
         ignore_value(qemuOpenHookPendingAdd(hook, info.canonical,
-                                            virStorageSourceCopy(src, false),
+                                            qemuOpenHookImageOnly(src),
                                             bound ? &id : NULL));
         /* a drain of an earlier grant of the same file is no news */
         qemuOpenHookNoteDrained(hook, info.canonical, false);
@@ -1764,9 +1827,10 @@ qemuOpenHookRevokeImage(qemuOpenHook *hook,
 static int
 qemuOpenHookRestoreLabel(virDomainObj *vm,
                          virStorageSource *src,
-                         bool wait,
+                         unsigned int flags,
                          void *opaque G_GNUC_UNUSED)
 {
+    bool wait = flags & QEMU_OPEN_HOOK_RESTORE_WAIT;
     qemuDomainObjPrivate *priv = vm->privateData;
     g_autoptr(virStorageSource) copy = virStorageSourceCopy(src, false);
     int rc;
@@ -1776,7 +1840,9 @@ qemuOpenHookRestoreLabel(virDomainObj *vm,
     copy->readonly = false;
     copy->shared = false;
 
-    if (wait)
+    if (flags & QEMU_OPEN_HOOK_RESTORE_QEMU_GONE)
+        rc = qemuSecurityRestoreGoneImageLabel(priv->driver, vm, copy, !wait);
+    else if (wait)
         rc = qemuSecurityRestoreImageLabel(priv->driver, vm, copy, false);
     else
         rc = qemuSecurityTryRestoreImageLabel(priv->driver, vm, copy);
@@ -2020,14 +2086,14 @@ qemuOpenHookRestoreDone(qemuOpenHookFileId *restoring)
  * @id (NULL: unknown, the file is gone).  Decided with the registry
  * locked, restored without: a domain that starts using the file
  * meanwhile waits for the restore to end before it labels the file
- * (qemuOpenHookWaitRestoredLocked).
+ * (qemuOpenHookWaitRestoredLocked).  @flags: qemuOpenHookRestoreFlags.
  */
 static int
 qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
                               virDomainObj *vm,
                               virStorageSource *src,
                               const qemuOpenHookFileId *id,
-                              bool wait)
+                              unsigned int flags)
 {
     qemuOpenHookFileId *restoring = NULL;
     int rc;
@@ -2037,7 +2103,7 @@ qemuOpenHookRestoreUnlessUsed(qemuOpenHook *hook,
 
     VIR_DEBUG("open hook of domain '%s': restoring the label of '%s'",
               hook->vmname, NULLSTR(src->path));
-    rc = hook->restoreFunc(vm, src, wait, hook->restoreOpaque);
+    rc = hook->restoreFunc(vm, src, flags, hook->restoreOpaque);
     VIR_DEBUG("open hook of domain '%s': %s the label of '%s'",
               hook->vmname, rc == 1 ? "postponed" : "restored",
               NULLSTR(src->path));
@@ -2193,6 +2259,7 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
 {
     g_autoptr(GHashTable) held = NULL;
     g_autoptr(GPtrArray) names = NULL;
+    unsigned int restoreFlags = 0;
     size_t decided = 0;
     size_t i;
     int rc;
@@ -2211,6 +2278,10 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
     rc = qemuOpenHookReadHeld(hook, vm ? vm->pid : hook->pid, held);
     if (rc < 0 && !stopping)
         return 0;
+    if (stopping)
+        restoreFlags |= QEMU_OPEN_HOOK_RESTORE_WAIT;
+    if (stopping || rc == 1)
+        restoreFlags |= QEMU_OPEN_HOOK_RESTORE_QEMU_GONE;
 
     names = g_ptr_array_new_with_free_func(g_free);
     if (canonical) {
@@ -2264,7 +2335,7 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
                       hook->vmname, name);
             if (qemuOpenHookRestoreUnlessUsed(hook, vm, src,
                                               pending->bound ? &pending->id : NULL,
-                                              stopping) == 1) {
+                                              restoreFlags) == 1) {
                 qemuOpenHookPending *again;
 
                 if (!pending->postponed)
@@ -2289,15 +2360,40 @@ qemuOpenHookDecideLabels(qemuOpenHook *hook,
 }
 
 
+static void
+qemuOpenHookRestoreSharedImage(qemuOpenHook *hook,
+                               virDomainObj *vm,
+                               virStorageSource *src)
+{
+    g_autoptr(virStorageSource) image = NULL;
+    qemuOpenHookFileId id;
+
+    if (!qemuOpenHookSourceIsOpened(src))
+        return;
+
+    if (!qemuOpenHookEntryId(hook, src->path, &id, NULL)) {
+        VIR_DEBUG("open hook of domain '%s': '%s' has no known "
+                  "identity: keeping its label", hook->vmname, src->path);
+        return;
+    }
+
+    image = qemuOpenHookImageOnly(src);
+    ignore_value(qemuOpenHookRestoreUnlessUsed(hook, vm, image, &id,
+                                               QEMU_OPEN_HOOK_RESTORE_WAIT |
+                                               QEMU_OPEN_HOOK_RESTORE_QEMU_GONE));
+}
+
+
 /**
  * qemuOpenHookRestoreShared:
  * @hook: the domain's open hook
  * @vm: the domain, whose QEMU is gone
  *
  * qemuSecurityRestoreAllLabel() leaves the read-only and shareable
- * images of the definition (backing files included) alone, since other
- * domains may use them.  With the hook, other domains that do are known
- * (by device and inode): restore the others.
+ * images of the definition (backing files and their data files
+ * included) alone, since other domains may use them.  With the hook,
+ * other domains that do are known (by device and inode): restore the
+ * others, each file by itself.
  */
 void
 qemuOpenHookRestoreShared(qemuOpenHook *hook,
@@ -2309,18 +2405,12 @@ qemuOpenHookRestoreShared(qemuOpenHook *hook,
         virStorageSource *n;
 
         for (n = vm->def->disks[i]->src; virStorageSourceIsBacking(n); n = n->backingStore) {
-            qemuOpenHookFileId id;
-
-            if (!(n->readonly || n->shared) || !qemuOpenHookSourceIsOpened(n))
+            if (!(n->readonly || n->shared))
                 continue;
 
-            if (!qemuOpenHookEntryId(hook, n->path, &id, NULL)) {
-                VIR_DEBUG("open hook of domain '%s': '%s' has no known "
-                          "identity: keeping its label", hook->vmname, n->path);
-                continue;
-            }
-
-            ignore_value(qemuOpenHookRestoreUnlessUsed(hook, vm, n, &id, true));
+            qemuOpenHookRestoreSharedImage(hook, vm, n);
+            if (n->dataFileStore)
+                qemuOpenHookRestoreSharedImage(hook, vm, n->dataFileStore);
         }
     }
 }
@@ -2415,13 +2505,37 @@ qemuOpenHookTakePendingLabels(qemuOpenHook *hook)
 }
 
 
+static void
+qemuOpenHookRevokePath(qemuOpenHook *hook,
+                       virStorageSource *src)
+{
+    g_autofree char *canonical = NULL;
+    qemuOpenHookFileId id;
+
+    if (!qemuOpenHookSourceIsOpened(src))
+        return;
+
+    ignore_value(qemuOpenHookEntryId(hook, src->path, &id, &canonical));
+    if (virOpenHookWhitelistRemove(hook->wl, src->path,
+                                   qemuOpenHookSourceFlags(src)) < 0) {
+        VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
+                  hook->vmname, src->path);
+        return;
+    }
+
+    qemuOpenHookUseDrop(hook, canonical);
+    VIR_DEBUG("open hook of domain '%s': revoked '%s'",
+              hook->vmname, src->path);
+}
+
+
 /**
  * qemuOpenHookRevokeSource:
  * @hook: the domain's open hook
  * @src: an image, or the top of a chain
  * @chain: whether to revoke @src's whole backing chain
  *
- * Drop one reference to each image: an image still in another disk's
+ * Drop one reference to each image and qcow2 data file: an image still in another disk's
  * chain stays allowed.  An image QEMU still holds stops being granted
  * at once and is reported as drained when QEMU closed it.
  */
@@ -2433,21 +2547,9 @@ qemuOpenHookRevokeSource(qemuOpenHook *hook,
     virStorageSource *n;
 
     for (n = src; virStorageSourceIsBacking(n); n = n->backingStore) {
-        if (qemuOpenHookSourceIsOpened(n)) {
-            g_autofree char *canonical = NULL;
-            qemuOpenHookFileId id;
-
-            ignore_value(qemuOpenHookEntryId(hook, n->path, &id, &canonical));
-            if (virOpenHookWhitelistRemove(hook->wl, n->path,
-                                           qemuOpenHookSourceFlags(n)) < 0) {
-                VIR_DEBUG("open hook of domain '%s': '%s' was not allowed",
-                          hook->vmname, n->path);
-            } else {
-                qemuOpenHookUseDrop(hook, canonical);
-                VIR_DEBUG("open hook of domain '%s': revoked '%s'",
-                          hook->vmname, n->path);
-            }
-        }
+        qemuOpenHookRevokePath(hook, n);
+        if (n->dataFileStore)
+            qemuOpenHookRevokePath(hook, n->dataFileStore);
 
         if (!chain)
             break;
@@ -2472,7 +2574,7 @@ qemuOpenHookAllowDir(qemuOpenHook *hook,
             return 0;
         }
         virReportSystemError(-rc,
-                             _("cannot let domain '%s' open files in '%s': %s"),
+                             _("cannot let domain '%1$s' open files in '%2$s': %3$s"),
                              hook->vmname, path, NULLSTR(errmsg));
         return -1;
     }
@@ -2573,18 +2675,24 @@ qemuOpenHookAllowDef(qemuOpenHook *hook,
 }
 
 
-/* A block job writes into @src (e.g. the base of a commit) */
+/* A block job writes into @src (e.g. the base of a commit) and into its
+ * qcow2 data file */
 static void
 qemuOpenHookAllowJobWrite(qemuOpenHook *hook,
                           virStorageSource *src)
 {
-    if (!src || !qemuOpenHookSourceIsOpened(src))
-        return;
+    virStorageSource *files[2] = { src, src ? src->dataFileStore : NULL };
+    size_t i;
 
-    if (virOpenHookWhitelistSetAccess(hook->wl, src->path,
-                                      VIR_OPENHOOK_ACCESS_RW) < 0)
-        VIR_WARN("open hook of domain '%s': '%s' of a block job is not "
-                 "allowed", hook->vmname, src->path);
+    for (i = 0; i < G_N_ELEMENTS(files); i++) {
+        if (!files[i] || !qemuOpenHookSourceIsOpened(files[i]))
+            continue;
+
+        if (virOpenHookWhitelistSetAccess(hook->wl, files[i]->path,
+                                          VIR_OPENHOOK_ACCESS_RW) < 0)
+            VIR_WARN("open hook of domain '%s': '%s' of a block job is not "
+                     "allowed", hook->vmname, files[i]->path);
+    }
 }
 
 
@@ -2696,10 +2804,16 @@ qemuOpenHookFormatDetectedChain(const virDomainDiskDef *disk,
     virStorageSource *n;
 
     for (n = top; virStorageSourceIsBacking(n); n = n->backingStore) {
-        if (!n->detected || !qemuOpenHookSourceIsOpened(n))
-            continue;
-        virBufferEscapeString(buf, "<detected disk='%s'", disk->dst);
-        virBufferEscapeString(buf, " path='%s'/>\n", n->path);
+        virStorageSource *files[2] = { n, n->dataFileStore };
+        size_t i;
+
+        for (i = 0; i < G_N_ELEMENTS(files); i++) {
+            if (!files[i] || !files[i]->detected ||
+                !qemuOpenHookSourceIsOpened(files[i]))
+                continue;
+            virBufferEscapeString(buf, "<detected disk='%s'", disk->dst);
+            virBufferEscapeString(buf, " path='%s'/>\n", files[i]->path);
+        }
     }
 }
 
@@ -2719,7 +2833,8 @@ qemuOpenHookFormatDetected(const virDomainDef *def,
 }
 
 
-/* Mark the images of @top's chain named @path as found in a header */
+/* Mark the images of @top's chain (and their data files) named @path as
+ * found in a header */
 static void
 qemuOpenHookParseDetectedChain(virStorageSource *top,
                                const char *path)
@@ -2729,6 +2844,8 @@ qemuOpenHookParseDetectedChain(virStorageSource *top,
     for (n = top; virStorageSourceIsBacking(n); n = n->backingStore) {
         if (n != top && STREQ_NULLABLE(n->path, path))
             n->detected = true;
+        if (n->dataFileStore && STREQ_NULLABLE(n->dataFileStore->path, path))
+            n->dataFileStore->detected = true;
     }
 }
 
@@ -2809,8 +2926,6 @@ qemuOpenHookFormatStatus(qemuOpenHook *hook,
             }
         }
     }
-
-    qemuOpenHookFormatDetected(def, &childBuf);
 
     qemuOpenHookFormatDetected(def, &childBuf);
 
@@ -3063,7 +3178,7 @@ qemuOpenHookBecomeUser(qemuOpenHook *hook)
 
     if (!hook->sockIds) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
-                       _("the user of the open hook socket of domain '%s' is not known"),
+                       _("the user of the open hook socket of domain '%1$s' is not known"),
                        hook->vmname);
         return -1;
     }
@@ -3075,7 +3190,7 @@ qemuOpenHookBecomeUser(qemuOpenHook *hook)
         if (qemuOpenHookSetFsIds(geteuid(), getegid()) < 0)
             abort();
         virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("cannot switch to %u:%u for the open hook socket of domain '%s'"),
+                       _("cannot switch to %1$u:%2$u for the open hook socket of domain '%3$s'"),
                        (unsigned int)hook->sockUid,
                        (unsigned int)hook->sockGid, hook->vmname);
         return -1;
@@ -3183,7 +3298,7 @@ qemuOpenHookListen(qemuOpenHook *hook)
 
     if (virStrcpyStatic(addr.sun_path, hook->sockpath) < 0) {
         virReportError(VIR_ERR_INTERNAL_ERROR,
-                       _("open hook socket path '%s' is too long"),
+                       _("open hook socket path '%1$s' is too long"),
                        hook->sockpath);
         return -1;
     }
@@ -3192,7 +3307,7 @@ qemuOpenHookListen(qemuOpenHook *hook)
     if ((hook->listenfd = socket(AF_UNIX,
                                  SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
                                  0)) < 0) {
-        virReportSystemError(errno, _("cannot listen on '%s'"),
+        virReportSystemError(errno, _("cannot listen on '%1$s'"),
                              hook->sockpath);
         return -1;
     }
@@ -3210,7 +3325,7 @@ qemuOpenHookListen(qemuOpenHook *hook)
     qemuOpenHookBecomeDaemon(switched);
 
     if (rc < 0 || listen(hook->listenfd, QEMU_OPEN_HOOK_BACKLOG) < 0) {
-        virReportSystemError(errno, _("cannot listen on '%s'"),
+        virReportSystemError(errno, _("cannot listen on '%1$s'"),
                              hook->sockpath);
         VIR_FORCE_CLOSE(hook->listenfd);
         return -1;
@@ -3284,7 +3399,7 @@ qemuOpenHookConnectSelf(qemuOpenHook *hook,
 
     if (rc < 0) {
         virReportSystemError(err,
-                             _("cannot connect the open hook channel of domain '%s'"),
+                             _("cannot connect the open hook channel of domain '%1$s'"),
                              hook->vmname);
         return -1;
     }
@@ -3311,7 +3426,7 @@ qemuOpenHookConnectSelf(qemuOpenHook *hook,
 
     /* our connection went to another socket, renamed over ours */
     virReportError(VIR_ERR_OPERATION_FAILED,
-                   _("the open hook channel of domain '%s' did not connect to '%s'"),
+                   _("the open hook channel of domain '%1$s' did not connect to '%2$s'"),
                    hook->vmname, hook->sockpath);
     return -1;
 }
@@ -3373,7 +3488,7 @@ qemuOpenHookOpenChannel(qemuOpenHook *hook,
         recv(fd, echo, sizeof(echo), MSG_DONTWAIT) != sizeof(nonce) ||
         memcmp(nonce, echo, sizeof(nonce)) != 0) {
         virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("the open hook channel of domain '%s' did not connect to '%s'"),
+                       _("the open hook channel of domain '%1$s' did not connect to '%2$s'"),
                        hook->vmname, hook->sockpath);
         return -1;
     }
@@ -3586,12 +3701,12 @@ qemuOpenHookLabelSocket(qemuOpenHook *hook,
 
     if ((fd = open(hook->sockpath, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
         fstat(fd, &sb) < 0) {
-        virReportSystemError(errno, _("cannot open '%s'"), hook->sockpath);
+        virReportSystemError(errno, _("cannot open '%1$s'"), hook->sockpath);
         return -1;
     }
     if (!S_ISSOCK(sb.st_mode) || !hook->sockIds || sb.st_uid != hook->sockUid) {
         virReportError(VIR_ERR_OPERATION_FAILED,
-                       _("'%s' is not the open hook socket of domain '%s'"),
+                       _("'%1$s' is not the open hook socket of domain '%2$s'"),
                        hook->sockpath, hook->vmname);
         return -1;
     }

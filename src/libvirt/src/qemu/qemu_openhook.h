@@ -123,12 +123,20 @@ qemuOpenHookRestoreShared(qemuOpenHook *hook,
 void
 qemuOpenHookRecheckLater(qemuOpenHook *hook);
 
-/* Gives @src's label back.  Without @wait, returns 1 if another
- * process holds the metadata lock of the file, and nothing was done;
- * otherwise 0 (a failure is logged). */
+typedef enum {
+    /* wait for a metadata lock of the file that another process holds */
+    QEMU_OPEN_HOOK_RESTORE_WAIT = 1 << 0,
+    /* QEMU has exited: its mount namespace and PID are gone */
+    QEMU_OPEN_HOOK_RESTORE_QEMU_GONE = 1 << 1,
+} qemuOpenHookRestoreFlags;
+
+/* Gives @src's label back (@flags: qemuOpenHookRestoreFlags).  Without
+ * QEMU_OPEN_HOOK_RESTORE_WAIT, returns 1 if another process holds the
+ * metadata lock of the file, and nothing was done; otherwise 0 (a
+ * failure is logged). */
 typedef int (*qemuOpenHookRestoreFunc)(virDomainObj *vm,
                                        virStorageSource *src,
-                                       bool wait,
+                                       unsigned int flags,
                                        void *opaque);
 
 void

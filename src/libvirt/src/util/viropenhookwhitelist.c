@@ -1057,7 +1057,8 @@ virOpenHookWhitelistGetInfo(virOpenHookWhitelist *wl,
 
 static int
 virOpenHookEntryInfoCompare(const void *a,
-                            const void *b)
+                            const void *b,
+                            void *opaque G_GNUC_UNUSED)
 {
     const virOpenHookEntryInfo *ia = a;
     const virOpenHookEntryInfo *ib = b;
@@ -1085,7 +1086,8 @@ virOpenHookWhitelistGetAll(virOpenHookWhitelist *wl,
         virOpenHookEntryInfoFill(&(*infos)[n++], value);
     g_mutex_unlock(&wl->lock);
 
-    qsort(*infos, n, sizeof(**infos), virOpenHookEntryInfoCompare);
+    g_qsort_with_data(*infos, n, sizeof(**infos),
+                      virOpenHookEntryInfoCompare, NULL);
     return n;
 }
 
