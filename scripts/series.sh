@@ -11,7 +11,10 @@
 #   check  <project>            fail if src/<project>/ and patches/<project>/
 #                               disagree, or if the series does not apply
 #   bisect <project>            build and unit-test every patch of the series on
-#                               its own (results cached per tree id)
+#                               its own (the tree ids that passed are recorded
+#                               in patches/<project>.bisect)
+#   walked <project>            fail unless every patch's tree id is recorded
+#                               there (bisect was run since the last change)
 #
 # src/<project>/<path> is the file <path> of the patched tree: the series is
 # what users apply, src/ is where modules are edited and unit-tested
@@ -276,29 +279,30 @@ cmd_check() {
 
 # Every commit of the series must build and pass the unit tests on its own.
 # Walks the commits in order in the real build tree, so each step is an
-# incremental build; a commit whose tree id passed before is skipped.
+# incremental build.  The tree id of each commit that passed goes into
+# patches/<series>.bisect (committed with the series: a tree id names the
+# patched tree's content alone, so it is the same in every checkout), and a
+# commit whose tree id is listed there is skipped.
 cmd_bisect() {
     local p=$1 tree ok commits c tid branch_head
     [ "$p" = libvirt ] || die "bisect is implemented for libvirt"
     tree=$(project_tree "$p")
-    ok=$BUILD/bisect-ok-$S
+    ok=$(bisect_record)
     touch "$ok"
     branch_head=$(tree_git "$tree" rev-parse HEAD)
-    mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
-    # The last commit is the tree the full test run builds and tests.
-    unset 'commits[${#commits[@]}-1]' 2>/dev/null || true
+    mapfile -t commits < <(walked_commits "$tree")
     local failed=0
     for c in "${commits[@]}"; do
         tid=$(tree_git "$tree" rev-parse "$c^{tree}")
-        if grep -qx "$tid" "$ok"; then
-            echo "bisect: ok (cached) $(tree_git "$tree" log -1 --format=%s "$c")"
+        if grep -q "^$tid " "$ok"; then
+            echo "bisect: ok (recorded) $(tree_git "$tree" log -1 --format=%s "$c")"
             continue
         fi
         tree_git "$tree" checkout -q --detach "$c"
         if ninja -C "$LIBVIRT_BUILDDIR" -j"$JOBS" > "$BUILD/bisect-build.log" 2>&1 &&
            meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
                --num-processes "$JOBS" > "$BUILD/bisect-test.log" 2>&1; then
-            echo "$tid" >> "$ok"
+            echo "$tid $(tree_git "$tree" log -1 --format=%s "$c")" >> "$ok"
             echo "bisect: ok $(tree_git "$tree" log -1 --format=%s "$c")"
         else
             echo "bisect: FAILED $(tree_git "$tree" log -1 --format=%s "$c") (logs: $BUILD/bisect-*.log)"
@@ -309,18 +313,66 @@ cmd_bisect() {
     done
     tree_git "$tree" checkout -q "$BRANCH"
     [ "$(tree_git "$tree" rev-parse HEAD)" = "$branch_head" ] || die "bisect left $tree off its branch"
+    prune_record "$tree" "$ok"
     return $failed
+}
+
+bisect_record() {
+    echo "$ROOT/patches/$S.bisect"
+}
+
+# The commits bisect walks: all but the last, which is the tree the full
+# test run builds and tests (with syntax-check).
+walked_commits() {
+    local -a commits
+    mapfile -t commits < <(tree_git "$1" rev-list --reverse "$BASE_TAG..HEAD")
+    unset 'commits[${#commits[@]}-1]' 2>/dev/null || true
+    [ "${#commits[@]}" = 0 ] || printf '%s\n' "${commits[@]}"
+}
+
+# keep the record to the current series, in its order
+prune_record() {
+    local tree=$1 ok=$2 c tid line
+    {
+        for c in $(walked_commits "$tree"); do
+            tid=$(tree_git "$tree" rev-parse "$c^{tree}")
+            line=$(grep -m1 "^$tid " "$ok") && echo "$line"
+        done
+    } > "$ok.new"
+    mv "$ok.new" "$ok"
+}
+
+# Fail unless every commit bisect walks is in the record: a patch changed
+# since the last walk shows up here, without rebuilding anything.
+cmd_walked() {
+    local p=$1 tree ok c tid missing=0
+    [ "$p" = libvirt ] || die "walked is implemented for libvirt"
+    tree=$(project_tree "$p")
+    ok=$(bisect_record)
+    for c in $(walked_commits "$tree"); do
+        tid=$(tree_git "$tree" rev-parse "$c^{tree}")
+        if [ -f "$ok" ] && grep -q "^$tid " "$ok"; then
+            echo "walked: ok $(tree_git "$tree" log -1 --format=%s "$c")"
+        else
+            echo "walked: MISSING $(tree_git "$tree" log -1 --format=%s "$c")"
+            missing=1
+        fi
+    done
+    [ "$missing" = 0 ] ||
+        echo "run 'scripts/series.sh bisect $p' and commit patches/$S.bisect" >&2
+    return $missing
 }
 
 main() {
     local cmd=${1:-} p=${2:-}
-    [ -n "$cmd" ] && [ -n "$p" ] || die "usage: $0 apply|export|check|bisect libvirt|qemu"
+    [ -n "$cmd" ] && [ -n "$p" ] || die "usage: $0 apply|export|check|bisect|walked libvirt|qemu"
     S=$(series_of "$p")
     case $cmd in
     apply) cmd_apply "$p" "${3:-}" ;;
     export) cmd_export "$p" ;;
     check) cmd_check "$p" ;;
     bisect) cmd_bisect "$p" ;;
+    walked) cmd_walked "$p" ;;
     *) die "unknown command '$cmd'" ;;
     esac
 }
