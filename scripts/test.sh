@@ -86,7 +86,13 @@ suite() {
     "$@" > "$log" 2>&1
     c=$(tail_counts "$log")
     [ "${c% *}" -gt 0 ] || c="${c% *} $((${c#* } + 1))"
-    [ "${c#* }" = 0 ] || grep -E '^not ok|^#|FAIL|ERROR' "$log" | head -30
+    if [ "${c#* }" != 0 ]; then
+        # what failed; a script that died before its summary (set -e)
+        # shows the lines it printed last, its error among them
+        grep -E '^not ok|^#|FAIL|ERROR' "$log" | head -30
+        grep -qE '[0-9]+ passed, [0-9]+ failed' "$log" ||
+            tail -n 15 "$log" | sed 's/^/  | /'
+    fi
     record "$name" $c
 }
 
@@ -128,6 +134,8 @@ main() {
     step fetch-sources "$ROOT/scripts/fetch-sources.sh" || return
     step series-check-libvirt "$ROOT/scripts/series.sh" check libvirt
     step series-check-qemu "$ROOT/scripts/series.sh" check qemu
+    # how series.sh places src/ edits in the series
+    suite "series tooling" series-tooling "$ROOT/tests/scripts/series-fold.sh"
     step series-apply-libvirt "$ROOT/scripts/series.sh" apply libvirt || return
     step series-apply-qemu "$ROOT/scripts/series.sh" apply qemu || return
     step qemu-checkpatch qemu_checkpatch

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # E2E harness: the patched, source-built virtqemud/virtlogd/virsh from the
 # libvirt build tree, QEMU built from the patched tree, real qcow2 chains.
-# Source it from a scenario script.  See ../shared/design/e2e-environment.md
-# for why each step is here.
+# Source it from a scenario script.  docs/hacking.rst ("The E2E harness")
+# says why each step is here.
 
 set -euo pipefail
 
@@ -162,6 +162,20 @@ e2e_daemons_down() {
     # libvirt removes the per-VM groups but leaves their empty parents.
     rmdir /sys/fs/cgroup/*/machine /sys/fs/cgroup/machine 2>/dev/null || true
     rm -f /etc/libvirt/qemu.conf
+}
+
+# e2e_umount_under DIR: detach every mount at or below DIR, deepest first,
+# whether or not its FUSE server still runs (mountpoint(1) stats the
+# directory, which fails on a mount whose server died, so it does not see
+# one); at the start of a scenario, whose directory an earlier run that was
+# killed may have left mounted, and in its cleanup.
+e2e_umount_under() {
+    local dir m
+    dir=$(realpath -m "$1")
+    awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+        sort -r | while read -r m; do
+            umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+        done
 }
 
 # --- images and domains --------------------------------------------------

@@ -41,9 +41,7 @@ trap 'exit 1' TERM INT
 cleanup() {
     touch "$D/release" 2>/dev/null || true
     e2e_daemons_down
-    if mountpoint -q "$MNT" 2>/dev/null; then
-        umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
-    fi
+    e2e_umount_under "$MNT"
     [ -z "$fusepid" ] || kill "$fusepid" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -66,6 +64,7 @@ if ! [ -e /dev/fuse ] || ! /usr/bin/python3 -c 'import fusepy' 2>/dev/null; then
     exit 0
 fi
 
+e2e_umount_under "$D"
 rm -rf "$D"
 mkdir -p "$MNT" "$E2E_LOGS"
 chmod 0755 "$D"

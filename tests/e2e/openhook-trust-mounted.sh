@@ -38,9 +38,7 @@ trap 'exit 1' TERM INT
 cleanup() {
     touch "$D/release" 2>/dev/null || true
     e2e_daemons_down
-    if mountpoint -q "$L" 2>/dev/null; then
-        umount "$L" 2>/dev/null || umount -l "$L" 2>/dev/null || true
-    fi
+    e2e_umount_under "$L"
     [ -z "$fusepid" ] || kill "$fusepid" 2>/dev/null || true
     if [ -n "$fuseconf" ]; then
         cp "$fuseconf" /etc/fuse.conf
@@ -60,6 +58,7 @@ if ! [ -e /dev/fuse ] || ! /usr/bin/python3 -c 'import fusepy' 2>/dev/null ||
     exit 0
 fi
 
+e2e_umount_under "$D"
 rm -rf "$D"
 mkdir -p "$L" "$E2E_LOGS"
 chmod 0755 "$D"
