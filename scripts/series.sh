@@ -2,9 +2,11 @@
 # The patch-series round trip between patches/<project>/ and a git tree of
 # <project> (libvirt or qemu) under build/src/.  See docs/hacking.rst.
 #
-#   apply  <project> [--force]  tree := base + patches/<project>, then any edit
-#                               made in src/<project>/ is folded into the patch
-#                               that last touched the file (fixup + autosquash)
+#   apply  <project> [--force]  tree := base + patches/<project>, then each hunk
+#                               of an edit made in src/<project>/ is folded into
+#                               the patch that introduced the lines it touches
+#                               (fixup + autosquash); refuses when a hunk spans
+#                               several patches or the base
 #   export <project>            patches/<project>/ := format-patch base..HEAD,
 #                               and src/<project>/ := the tree's copy of every
 #                               file src/<project>/ holds
@@ -94,10 +96,13 @@ build_series() {
     tree_git "$tree" worktree remove --force "$wt"
 }
 
-# Copies src/<p>/ over the tree and turns differences into fixups of the
-# commits that last touched each file.
+# Copies src/<p>/ over the tree and turns each changed hunk into a fixup of
+# the commit that introduced the lines it touches (scripts/series-fold.py);
+# refuses, leaving the tree as the series made it, when a hunk touches
+# lines of several patches or of the base.
 absorb_src() {
-    local p=$1 tree f rel owner n=0
+    local p=$1 tree f rel
+    local -a changed=()
     tree=$(project_tree "$p")
     [ -d "$ROOT/src/$S" ] || return 0
     while IFS= read -r -d '' f; do
@@ -105,25 +110,27 @@ absorb_src() {
         if [ -f "$tree/$rel" ] && cmp -s "$f" "$tree/$rel"; then
             continue
         fi
-        mkdir -p "$(dirname "$tree/$rel")"
-        cp "$f" "$tree/$rel"
-        owner=$(tree_git "$tree" log -1 --format=%H "$BASE_TAG..HEAD" -- "$rel")
-        if [ -z "$owner" ]; then
+        if ! tree_git "$tree" cat-file -e "HEAD:$rel" 2>/dev/null; then
+            mkdir -p "$(dirname "$tree/$rel")"
+            cp "$f" "$tree/$rel"
             say "$p: src/$S/$rel is not in any patch yet: left uncommitted in the tree;"
             say "    add it to a patch (with its meson.build wiring) and run export"
             continue
         fi
-        tree_git "$tree" add "$rel"
-        tree_git "$tree" commit -q --fixup="$owner"
-        say "$p: src/$S/$rel changed: folded into $(tree_git "$tree" log -1 --format=%s "$owner")"
-        n=$((n + 1))
+        changed+=("$rel")
     done < <(find "$ROOT/src/$S" -type f -print0 | sort -z)
-    if [ $n -gt 0 ]; then
-        GIT_SEQUENCE_EDITOR=: tree_git "$tree" -c rebase.autoSquash=true \
-            rebase -q -i --committer-date-is-author-date "$BASE_TAG" >&2 ||
-            die "$p: folding src/ edits into the series failed; resolve in $tree"
-        say "$p: run 'scripts/series.sh export $p' to write the result to patches/$S"
+    [ ${#changed[@]} -gt 0 ] || return 0
+    # (pipefail: the pipeline fails when the script does)
+    if ! GIT_AUTHOR_NAME=libvirt-openhook GIT_AUTHOR_EMAIL=openhook@localhost \
+         GIT_COMMITTER_NAME=libvirt-openhook GIT_COMMITTER_EMAIL=openhook@localhost \
+         "$ROOT/scripts/series-fold.py" "$tree" "$BASE_TAG" "$ROOT/src/$S" "${changed[@]}" |
+         sed "s|^|$p: src/$S/|" >&2; then
+        die "$p: src/$S edits not folded (see above); the tree holds patches/$S as it is"
     fi
+    GIT_SEQUENCE_EDITOR=: tree_git "$tree" -c rebase.autoSquash=true \
+        rebase -q -i --committer-date-is-author-date "$BASE_TAG" >&2 ||
+        die "$p: folding src/ edits into the series failed; resolve in $tree"
+    say "$p: run 'scripts/series.sh export $p' to write the result to patches/$S"
 }
 
 cmd_apply() {
