@@ -96,12 +96,14 @@ build_series() {
     tree_git "$tree" worktree remove --force "$wt"
 }
 
-# Copies src/<p>/ over the tree and turns each changed hunk into a fixup of
-# the commit that introduced the lines it touches (scripts/series-fold.py);
-# refuses, leaving the tree as the series made it, when a hunk touches
-# lines of several patches or of the base.
+# Folds the edits made in src/<p>/ into the series: each changed hunk
+# becomes a fixup of the commit that introduced the lines it touches
+# (scripts/series-fold.py, which works in a throwaway worktree and checks
+# that the result ends with src/'s files); then the tree's branch moves to
+# the result.  When a hunk cannot be placed, or moving it conflicts, it
+# refuses and the tree stays as the series made it.
 absorb_src() {
-    local p=$1 tree f rel
+    local p=$1 tree f rel out head
     local -a changed=()
     tree=$(project_tree "$p")
     [ -d "$ROOT/src/$S" ] || return 0
@@ -120,16 +122,14 @@ absorb_src() {
         changed+=("$rel")
     done < <(find "$ROOT/src/$S" -type f -print0 | sort -z)
     [ ${#changed[@]} -gt 0 ] || return 0
-    # (pipefail: the pipeline fails when the script does)
-    if ! GIT_AUTHOR_NAME=libvirt-openhook GIT_AUTHOR_EMAIL=openhook@localhost \
-         GIT_COMMITTER_NAME=libvirt-openhook GIT_COMMITTER_EMAIL=openhook@localhost \
-         "$ROOT/scripts/series-fold.py" "$tree" "$BASE_TAG" "$ROOT/src/$S" "${changed[@]}" |
-         sed "s|^|$p: src/$S/|" >&2; then
+    if ! out=$(GIT_AUTHOR_NAME=libvirt-openhook GIT_AUTHOR_EMAIL=openhook@localhost \
+               GIT_COMMITTER_NAME=libvirt-openhook GIT_COMMITTER_EMAIL=openhook@localhost \
+               "$ROOT/scripts/series-fold.py" "$tree" "$BASE_TAG" "$ROOT/src/$S" "${changed[@]}"); then
         die "$p: src/$S edits not folded (see above); the tree holds patches/$S as it is"
     fi
-    GIT_SEQUENCE_EDITOR=: tree_git "$tree" -c rebase.autoSquash=true \
-        rebase -q -i --committer-date-is-author-date "$BASE_TAG" >&2 ||
-        die "$p: folding src/ edits into the series failed; resolve in $tree"
+    head=$(sed -n 's/^HEAD //p' <<<"$out")
+    sed '/^HEAD /d; s|^|'"$p: src/$S/"'|' <<<"$out" >&2
+    tree_git "$tree" checkout -q -f -B "$BRANCH" "$head"
     say "$p: run 'scripts/series.sh export $p' to write the result to patches/$S"
 }
 
@@ -214,8 +214,10 @@ cmd_export() {
 Cover letter text: edit it with 'git -C $tree branch --edit-description'."
         fi
         # The cover letter is from the series' last author, not the scripts.
+        # core.abbrev: the index lines' hash length must not depend on
+        # how many objects the tree happens to hold
         tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an)" \
-            -c user.email="$(tree_git "$tree" log -1 --format=%ae)" \
+            -c user.email="$(tree_git "$tree" log -1 --format=%ae)" -c core.abbrev=8 \
             format-patch -q --cover-letter --cover-from-description=subject \
             --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
             --numbered -o "$out" "$BASE_TAG..HEAD" >/dev/null
@@ -245,7 +247,6 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
             say "$p: updated src/$S/$rel from the tree"
         done < <(find "$ROOT/src/$S" -type f -print0)
     fi
-    # Files kept above stay "edited" for the next export.
     # Files kept above stay "edited" for the next export, and the next
     # apply must not skip folding them in.
     local digest=stale
