@@ -2,9 +2,9 @@
 # Scenarios for the patched QEMU (-open-hook-fd / --open-hook-fd) against
 # the standalone openhook-broker.  Sourced by run-all.sh (needs lib.sh).
 # What the preload flavour runs too is in lib.sh (shared_all native); this
-# file has what only the patched QEMU can do: its unit test, the option
-# probe, qemu-io open/close, locking between hooked processes,
-# qemu-storage-daemon and the chardev log close report.
+# file has what only the patched QEMU can do: its unit test, its protocol
+# document, the option probe, qemu-io open/close, locking between hooked
+# processes, qemu-storage-daemon and the chardev log close report.
 
 native_unit() {
     local log=$QT_DIR/unit.log
@@ -13,6 +13,20 @@ native_unit() {
         ok "QEMU unit test test-open-hook ($(grep -c '^ok ' "$log") cases)"
     else
         not_ok "QEMU unit test test-open-hook"; diag "$log"
+    fi
+}
+
+# QEMU's docs/interop/open-hook.rst gives the same message layouts as
+# docs/protocol.rst (the series carries its own copy of the protocol)
+native_doc() {
+    local qemu_tree out
+    qemu_tree=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_TREE"' _ "$QT_ROOT")
+    if out=$("$QT_ROOT/tests/qemu/doc-layouts.py" "$QT_ROOT/docs/protocol.rst" \
+             "$qemu_tree/docs/interop/open-hook.rst" 2>&1); then
+        ok "QEMU's docs/interop/open-hook.rst: $out with docs/protocol.rst"
+    else
+        not_ok "QEMU's docs/interop/open-hook.rst agrees with docs/protocol.rst"
+        printf '# %s\n' "$out"
     fi
 }
 
@@ -157,6 +171,7 @@ native_chardev_log() {
 
 native_all() {
     native_unit
+    native_doc
     native_probe
     shared_all native || return
     native_qemu_io_close
