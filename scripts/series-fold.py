@@ -7,7 +7,8 @@ TREE is a git tree whose commits BASE..HEAD are the series; SRCDIR/PATH is
 the edited copy of the tree's file PATH (which must exist at HEAD).  Each
 changed region (hunk, as `git diff --histogram` cuts them) goes to the
 commit that introduced the lines it touches, as `git blame` finds them at
-HEAD:
+HEAD (with and without -M: a line a later commit only moved has two
+owners, so an edit of it is refused):
 
   - lines changed or removed: the one series commit that wrote all of them;
   - lines inserted: the one series commit that wrote the lines on both
@@ -24,12 +25,15 @@ the script prints "HEAD <commit>" last, for the caller to check out; the
 tree itself is never touched.  Any hunk it cannot place (lines of several
 commits, or of the base, which no patch owns), a conflict while moving a
 fixup to its patch, or an edit that would empty a patch: the script says
-which and exits 1.
+which and exits 1.  git runs without the user's or the system's
+configuration, which could change hunks, owners or the refs a rebase
+moves.
 """
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,10 +43,19 @@ class Refused(Exception):
     pass
 
 
+# git as it comes: no user or system configuration (diff, blame, rebase and
+# commit settings there change hunks, owners and which refs move)
+GIT_ENV = dict({k: v for k, v in os.environ.items()
+                if not k.startswith("GIT_") or
+                k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))},
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1",
+               GIT_SEQUENCE_EDITOR=":", GIT_EDITOR=":")
+
+
 def git(tree, *args, ok=(0,), data=None):
     r = subprocess.run(["git", "-C", tree, "-c", "core.autocrlf=false",
                         *args], input=data, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE)
+                       stderr=subprocess.PIPE, env=GIT_ENV)
     if r.returncode not in ok:
         raise subprocess.CalledProcessError(r.returncode, args, r.stdout,
                                             r.stderr)
@@ -54,16 +67,23 @@ def lines_of(blob):
     return [m.group(0) for m in re.finditer(rb"[^\n]*\n|[^\n]+$", blob)]
 
 
-def blame(tree, path):
+def blame(tree, path, *opts):
     """The commit that wrote each line of PATH at HEAD, in order."""
     owners, current = [], None
-    for line in git(tree, "blame", "--line-porcelain", "HEAD", "--",
+    for line in git(tree, "blame", "--line-porcelain", *opts, "HEAD", "--",
                     path).split(b"\n"):
         if line.startswith(b"\t"):
             owners.append(current)
         elif re.match(rb"[0-9a-f]{40} ", line):
             current = line[:40].decode()
     return owners
+
+
+def owners_of(tree, path):
+    """For each line of PATH, the commits that wrote it: the one that put it
+    where it is and, if a later commit only moved it, the one that wrote it
+    (blame -M); a line with two owners is an edit no single patch owns."""
+    return [set(o) for o in zip(blame(tree, path), blame(tree, path, "-M"))]
 
 
 def hunks_of(tree, old, new):
@@ -75,7 +95,8 @@ def hunks_of(tree, old, new):
         with open(b, "wb") as f:
             f.write(new)
         out = git(tree, "diff", "--no-index", "--no-ext-diff", "--histogram",
-                  "-U0", a, b, ok=(0, 1))
+                  "--no-color", "--text", "--inter-hunk-context=0", "-U0",
+                  a, b, ok=(0, 1))
     hunks = []
     for m in re.finditer(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@",
                          out, re.M):
@@ -119,10 +140,11 @@ def positions(old, new, i1, i2, j1, j2):
 def owner_at(a, b, insert, owners, series):
     """The one series commit owning the lines at [a, b), or why not."""
     if insert:
-        touched = set(owners[i] for i in (a - 1, a) if 0 <= i < len(owners))
+        touched = set().union(*(owners[i] for i in (a - 1, a)
+                                if 0 <= i < len(owners)))
         what = "the lines around the insertion"
     else:
-        touched = set(owners[a:b])
+        touched = set().union(*owners[a:b])
         what = "the lines it changes"
     if touched - set(series):
         return None, what + " come from the base, which no patch owns"
@@ -163,7 +185,7 @@ def plan_fold(tree, series, srcdir, paths):
         with open(os.path.join(srcdir, path), "rb") as f:
             new_blob = f.read()
         old, new = lines_of(old_blob), lines_of(new_blob)
-        owners = blame(tree, path)
+        owners = owners_of(tree, path)
         hunks = []
         for h in hunks_of(tree, old_blob, new_blob):
             owner, why = hunk_owner(old, new, h, owners, series)
@@ -178,7 +200,7 @@ def plan_fold(tree, series, srcdir, paths):
     return plan, refused
 
 
-def fold(tree, base, order, plan):
+def fold(tree, base, order, series, plan):
     """Make the fixups and squash them in a worktree; return the new HEAD."""
     wt = tempfile.mkdtemp(prefix="series-fold-")
     os.rmdir(wt)
@@ -205,14 +227,20 @@ def fold(tree, base, order, plan):
                 git(wt, "add", "--", path)
             # by id: autosquash matches "fixup! <id>" whatever the subjects
             git(wt, "commit", "-q", "--no-verify", "-m", "fixup! " + owner)
-        r = subprocess.run(["git", "-C", wt, "-c", "rebase.autoSquash=true",
-                            "rebase", "-q", "-i",
+        r = subprocess.run(["git", "-C", wt, "rebase", "-q", "-i",
+                            "--autosquash", "--no-update-refs",
                             "--committer-date-is-author-date", base],
-                           env=dict(os.environ, GIT_SEQUENCE_EDITOR=":"),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                           env=GIT_ENV, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
         if r.returncode != 0:
-            stopped = git(wt, "log", "-1", "--format=%s", "REBASE_HEAD",
-                          ok=(0, 128)).decode().strip()
+            target = git(wt, "log", "-1", "--format=%s", "REBASE_HEAD",
+                         ok=(0, 128)).decode().strip()
+            target = target.replace("fixup! ", "", 1)
+            stopped = series.get(target, target) or "?"
+            unmerged = git(wt, "diff", "--name-only", "--diff-filter=U",
+                           ok=(0, 1, 128)).decode().split()
+            if unmerged:
+                stopped += "; in " + ", ".join(unmerged)
             git(wt, "rebase", "--abort", ok=(0, 128))
             out = r.stdout.decode("utf-8", "replace")
             if re.search(r"would\s+make\s+it\s+empty|is\s+now\s+empty", out):
@@ -220,7 +248,7 @@ def fold(tree, base, order, plan):
             else:
                 why = ("moving the edit into its patch conflicts with a "
                        "later patch")
-            raise Refused("%s (stopped at '%s')" % (why, stopped or "?"))
+            raise Refused("%s (folding into '%s')" % (why, stopped))
         head = git(wt, "rev-parse", "HEAD").decode().strip()
         count = int(git(wt, "rev-list", "--count", base + "..HEAD"))
         if count != len(order):
@@ -237,29 +265,44 @@ def fold(tree, base, order, plan):
         shutil.rmtree(wt, ignore_errors=True)
 
 
+def report(e):
+    for line in str(e).split("\n"):
+        print("series-fold: " + line, file=sys.stderr)
+    print("series-fold: nothing folded; split the edit so each hunk "
+          "stays within one patch's lines, or make it in the tree as a "
+          "fixup of the patch you mean (docs/hacking.rst)",
+          file=sys.stderr)
+    sys.exit(1)
+
+
+def on_signal(signum, frame):
+    # let fold()'s finally remove the worktree
+    raise Refused("interrupted by signal %d" % signum)
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     if len(sys.argv) < 5:
         sys.exit(__doc__)
     tree, base, srcdir, paths = (sys.argv[1], sys.argv[2], sys.argv[3],
                                  sys.argv[4:])
-    order = git(tree, "rev-list", "--reverse",
-                base + "..HEAD").decode().split()
-    series = {c: git(tree, "log", "-1", "--format=%s", c).decode().strip()
-              for c in order}
-    plan, refused = plan_fold(tree, series, srcdir, paths)
     try:
+        order = git(tree, "rev-list", "--reverse",
+                    base + "..HEAD").decode().split()
+        series = {c: git(tree, "log", "-1", "--format=%s",
+                         c).decode().strip() for c in order}
+        plan, refused = plan_fold(tree, series, srcdir, paths)
         if refused:
             raise Refused("\n".join("cannot tell which patch owns " + r
                                     for r in refused))
-        head = fold(tree, base, order, plan)
+        head = fold(tree, base, order, series, plan)
+    except subprocess.CalledProcessError as e:
+        err = (e.stderr or b"").decode("utf-8", "replace").strip()
+        e = Refused("git %s failed: %s" % (" ".join(e.cmd), err or e))
+        report(e)
     except Refused as e:
-        for line in str(e).split("\n"):
-            print("series-fold: " + line, file=sys.stderr)
-        print("series-fold: nothing folded; split the edit so each hunk "
-              "stays within one patch's lines, or make it in the tree as a "
-              "fixup of the patch you mean (docs/hacking.rst)",
-              file=sys.stderr)
-        sys.exit(1)
+        report(e)
     for path, (_, _, _, hunks) in plan.items():
         for owner, i1, _, _, _ in hunks:
             print("%s:%d: folded into '%s'" % (path, i1 + 1, series[owner]))

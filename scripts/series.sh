@@ -122,6 +122,8 @@ absorb_src() {
         changed+=("$rel")
     done < <(find "$ROOT/src/$S" -type f -print0 | sort -z)
     [ ${#changed[@]} -gt 0 ] || return 0
+    # a fold killed before it could remove its worktree left an entry
+    tree_git "$tree" worktree prune
     if ! out=$(GIT_AUTHOR_NAME=libvirt-openhook GIT_AUTHOR_EMAIL=openhook@localhost \
                GIT_COMMITTER_NAME=libvirt-openhook GIT_COMMITTER_EMAIL=openhook@localhost \
                "$ROOT/scripts/series-fold.py" "$tree" "$BASE_TAG" "$ROOT/src/$S" "${changed[@]}"); then

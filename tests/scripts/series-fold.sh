@@ -62,10 +62,11 @@ has() { g show "$1:$2" | grep -qxF "$3"; }
 patches() { g rev-list --count base..HEAD; }
 ends_with_src() { cmp -s <(g show "HEAD:$1") "$T/src/$1"; }
 
-# refused DESCRIPTION: the fold just run was refused and left the tree alone
+# refused DESCRIPTION: the fold just run was refused, saying so (not a
+# traceback), and left the tree alone
 refused() {
     local rc=$?
-    check "$1 is refused" test "$rc" = 1
+    check "$1 is refused" eval "[ $rc = 1 ] && grep -q 'nothing folded' '$T/out' && ! grep -q Traceback '$T/out'"
     check "... and the tree is left as it was" untouched
 }
 # folded DESCRIPTION FILE: the fold just run succeeded
@@ -184,6 +185,51 @@ check "... and leaves p1's" test "$(g show HEAD~1:f.c | wc -l)" = 6
 # a function between f (p1) and g (p2): either patch's, so neither
 fold f.c 's/^int g(void)$/int h(void)\n{\n    return 3;\n}\n\n&/'
 refused "a function inserted between p1's and p2's"
+
+# a removal git places on the base's blank line: only sliding it onto
+# p1's own blank line gives it an owner
+repo slide-base
+printf 'L\n\n' > "$R/f.c"; commit base
+printf 'L\n\n\nF\n' > "$R/f.c"; commit 'p1: add F'
+fold f.c '2d'
+folded "removing one of two blank lines, one of them p1's" f.c
+check "... into p1" grep -q "folded into 'p1: add F'" "$T/out"
+
+# the same removal could take p1's blank line or p2's
+repo slide-two
+printf 'L\n' > "$R/f.c"; commit base
+printf 'L\nF\n\n' > "$R/f.c"; commit 'p1: add F'
+printf 'L\nF\n\n\nG\n' > "$R/f.c"; commit 'p2: add G'
+fold f.c '3d'
+refused "removing a blank line that could be p1's or p2's"
+
+# p2 moved p1's function (long enough for blame -M to see the move): an
+# edit of it is p1's code in p2's place
+repo moved
+F='int first_function(void)\n{\n    int value = compute_the_first_value();\n    return value + 1;\n}\n'
+G='int second_function(void)\n{\n    return compute_the_second_value();\n}\n'
+printf 'int a;\n' > "$R/f.c"; commit base
+printf "int a;\n\n$F\n$G" > "$R/f.c"; commit 'p1: add the functions'
+printf "int a;\n\n$G\n$F" > "$R/f.c"; commit 'p2: move the first after the second'
+fold f.c 's/value + 1;/value + 42;/'
+refused "an edit of lines a later patch moved"
+check "... naming both patches" grep -q "2 patches ('p1: add the functions', 'p2: move the first after the second')" "$T/out"
+
+# the user's configuration changes nothing: hunks merged across a line
+# (diff.interHunkContext) would hide an insertion between two patches,
+# and rebase.updateRefs would move other branches
+repo config
+printf 'a\n' > "$R/f.c"; commit base
+printf 'a\nF1\nF2\nF3\n' > "$R/f.c"; commit 'p1: add F'
+g branch keep-p1
+printf 'a\nF1\nF2\nF3\nG1\nG2\nG3\n' > "$R/f.c"; commit 'p2: add G'
+mkdir -p "$T/home"
+printf '[diff]\n\tinterHunkContext = 5\n[rebase]\n\tupdateRefs = true\n' > "$T/home/.gitconfig"
+HOME=$T/home fold f.c 's/^F3$/F3\nY/; s/^G2$/G2x/'
+refused "with the user's diff.interHunkContext, an insertion between p1 and p2"
+HOME=$T/home fold f.c 's/^F2$/F2x/'
+folded "with the user's rebase.updateRefs, an edit of p1's" f.c
+check "... moves no other branch" test "$(g rev-parse keep-p1)" = "$(g rev-parse "$HEAD0~1")"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
