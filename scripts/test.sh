@@ -30,17 +30,25 @@ PASSED=0
 FAILED=0
 SUMMARY=()
 
+# begin TITLE: a step starts (its time runs until the next record)
+STARTED=$SECONDS
+begin() {
+    STARTED=$SECONDS
+    printf '==> %s\n' "$1"
+}
+
 record() {  # record NAME PASSED FAILED
+    local took=$((SECONDS - STARTED))
     PASSED=$((PASSED + $2))
     FAILED=$((FAILED + $3))
-    SUMMARY+=("$(printf '%-34s %5d passed, %3d failed' "$1" "$2" "$3")")
-    printf '==> %s: %d passed, %d failed\n' "$1" "$2" "$3"
+    SUMMARY+=("$(printf '%-34s %5d passed, %3d failed %6d s' "$1" "$2" "$3" "$took")")
+    printf '==> %s: %d passed, %d failed (%d s)\n' "$1" "$2" "$3" "$took"
 }
 
 # step NAME COMMAND...: a step that is one test on its own.
 step() {
     local name=$1; shift
-    printf '==> %s\n' "$name"
+    begin "$name"
     if "$@" > "$LOGDIR/$name.log" 2>&1; then
         record "$name" 1 0
     else
@@ -82,7 +90,7 @@ tail_counts() {
 # an empty suite counts as a failure.
 suite() {
     local name=$1 log=$LOGDIR/$2.log c; shift 2
-    printf '==> %s\n' "$name"
+    begin "$name"
     "$@" > "$log" 2>&1
     c=$(tail_counts "$log")
     [ "${c% *}" -gt 0 ] || c="${c% *} $((${c#* } + 1))"
@@ -101,12 +109,12 @@ suite() {
 libvirt_suites() {
     local builddir=$1 name=$2 prefix=$3
 
-    printf '==> %s test suite\n' "$name"
+    begin "$name test suite"
     meson test -C "$builddir" --no-rebuild --no-suite syntax-check \
         --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/${prefix}libvirt-tests.log" 2>&1
     record "$name test suite" $(meson_counts "$builddir")
 
-    printf '==> %s syntax-check\n' "$name"
+    begin "$name syntax-check"
     meson test -C "$builddir" --no-rebuild --suite syntax-check \
         --num-processes "$JOBS" --print-errorlogs > "$LOGDIR/${prefix}syntax-check.log" 2>&1
     record "$name syntax-check" $(meson_counts "$builddir")
@@ -159,7 +167,7 @@ main() {
     # Each libvirt patch on its own (the last one is the tree tested below):
     # opt-in, as it rebuilds libvirt for most patches of the series.
     if [ "${OPENHOOK_BISECT:-0}" = 1 ]; then
-        printf '==> libvirt series bisectability\n'
+        begin "libvirt series bisectability"
         "$ROOT/scripts/series.sh" bisect libvirt > "$LOGDIR/bisect.log" 2>&1
         record "libvirt patches build+test alone" \
             "$(grep -c '^bisect: ok' "$LOGDIR/bisect.log")" "$(grep -c '^bisect: FAILED' "$LOGDIR/bisect.log")"
@@ -169,7 +177,7 @@ main() {
     else
         # The walk itself does not fit CI's time; what it recorded does:
         # every patch's tree must be one that passed it.
-        printf '==> libvirt series bisectability: the record (OPENHOOK_BISECT=1 walks it)\n'
+        begin "libvirt series bisectability: the record (OPENHOOK_BISECT=1 walks it)"
         "$ROOT/scripts/series.sh" walked libvirt > "$LOGDIR/walked.log" 2>&1
         record "libvirt patches walked (record)" \
             "$(grep -c '^walked: ok' "$LOGDIR/walked.log")" "$(grep -c '^walked: MISSING' "$LOGDIR/walked.log")"
