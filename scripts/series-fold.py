@@ -52,9 +52,9 @@ GIT_ENV = dict({k: v for k, v in os.environ.items()
                GIT_SEQUENCE_EDITOR=":", GIT_EDITOR=":")
 
 
-def git(tree, *args, ok=(0,), data=None):
+def git(tree, *args, ok=(0,)):
     r = subprocess.run(["git", "-C", tree, "-c", "core.autocrlf=false",
-                        *args], input=data, stdout=subprocess.PIPE,
+                        *args], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, env=GIT_ENV)
     if r.returncode not in ok:
         raise subprocess.CalledProcessError(r.returncode, args, r.stdout,
@@ -156,8 +156,7 @@ def owner_at(a, b, insert, owners, series):
 
 
 def hunk_owner(old, new, hunk, owners, series):
-    i1, i2, j1, j2 = hunk
-    insert = i1 == i2
+    insert = hunk[0] == hunk[1]
     found = [owner_at(a, b, insert, owners, series)
              for a, b in positions(old, new, *hunk)]
     single = set(o for o, _ in found if o)

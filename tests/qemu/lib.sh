@@ -11,6 +11,7 @@ QT_BUILD=${OPENHOOK_BUILD:-$QT_ROOT/build}
 # the QEMU builds (scripts/lib.sh)
 QT_TOOLS=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_TOOLS_BUILDDIR"' _ "$QT_ROOT")
 QT_SYS=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_SYS_BUILDDIR"' _ "$QT_ROOT")
+QT_TREE=$(bash -c '. "$1/scripts/lib.sh"; echo "$QEMU_TREE"' _ "$QT_ROOT")
 BROKER=$QT_BUILD/openhook/openhook-broker
 QMP=$QT_ROOT/tests/qemu/qmp.py
 DEADPEER=$QT_ROOT/tests/qemu/deadpeer.py
