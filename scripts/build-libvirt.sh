@@ -6,11 +6,25 @@
 # system paths, the libvirt-qemu user, the SELinux and AppArmor drivers, audit.
 # Drivers we don't need are off, and so are the docs.
 #
-# usage: scripts/build-libvirt.sh [--reconfigure]
+# usage: scripts/build-libvirt.sh [--reconfigure] [libvirt|libvirt-recut]
+#        (libvirt-recut: the re-cut series' tree and build, docs/recut-plan.rst)
 
 . "$(dirname "$0")/lib.sh"
 
-[ -d "$LIBVIRT_TREE/.git" ] || die "no libvirt tree: run scripts/fetch-sources.sh first"
+RECONFIGURE=
+if [ "${1:-}" = --reconfigure ]; then
+    RECONFIGURE=1
+    shift
+fi
+case ${1:-libvirt} in
+libvirt) ;;
+libvirt-recut)
+    LIBVIRT_TREE=$LIBVIRT_RECUT_TREE
+    LIBVIRT_BUILDDIR=$LIBVIRT_RECUT_BUILDDIR ;;
+*) die "usage: $0 [--reconfigure] [libvirt|libvirt-recut]" ;;
+esac
+
+[ -e "$LIBVIRT_TREE/.git" ] || die "no libvirt tree: run scripts/fetch-sources.sh first"
 
 MESON_OPTS=(
     --buildtype=debugoptimized
@@ -44,7 +58,7 @@ MESON_OPTS=(
 
 LOG=$BUILD/$(basename "$LIBVIRT_BUILDDIR")
 
-if [ "${1:-}" = --reconfigure ] && [ -d "$LIBVIRT_BUILDDIR" ]; then
+if [ -n "$RECONFIGURE" ] && [ -d "$LIBVIRT_BUILDDIR" ]; then
     rm -rf "$LIBVIRT_BUILDDIR"
 fi
 if [ ! -f "$LIBVIRT_BUILDDIR/build.ninja" ]; then

@@ -24,6 +24,11 @@ QEMU_SYS_BUILDDIR=$BUILD/qemu-10.0-sys
 QEMU_PRISTINE_TREE=$BUILD/worktrees/qemu-10.0-pristine
 QEMU_PRISTINE_BUILDDIR=$BUILD/qemu-10.0-pristine-sys
 LIBVIRT_SERIES=libvirt
+# The re-cut of the libvirt series in progress (docs/recut-plan.rst): a
+# second worktree of the libvirt repository, on its own branch and build.
+LIBVIRT_RECUT_TREE=$BUILD/src/libvirt-11.3-recut
+LIBVIRT_RECUT_BUILDDIR=$BUILD/libvirt-11.3-recut-build
+LIBVIRT_RECUT_SERIES=libvirt-recut
 QEMU_SERIES=qemu
 # newer build tools for QEMU (scripts/qemu-build-tools.sh)
 QEMU_TOOLS_ROOT=$BUILD/tools/qemu-10.0

@@ -18,35 +18,98 @@
 #   walked <project>            fail unless every patch's tree id is recorded
 #                               there (bisect was run since the last change)
 #
+# <project> is libvirt, qemu, or libvirt-recut: the re-cut of the libvirt
+# series in progress (docs/recut-plan.rst), on the same base in its own
+# worktree and build.  Its patches/libvirt-recut/ holds one format-patch
+# directory per sub-series, each with its own cover letter, in the order
+# and with the patch counts its file `subseries` gives ("A-prep 9"); the
+# tree keeps them on one branch.  Its walk covers every patch, the last one
+# and libvirt's syntax-check included, as nothing else builds that tree.
+#
 # src/<project>/<path> is the file <path> of the patched tree: the series is
 # what users apply, src/ is where modules are edited and unit-tested
 # standalone; `check` keeps the two identical.
 
 . "$(dirname "$0")/lib.sh"
 
-BRANCH=openhook
-
 # The series of project $1 on the current base (scripts/pins.sh): its
 # directory under patches/ (and src/, where the base has a mirror).
 series_of() {
     case $1 in
     libvirt) echo "$LIBVIRT_SERIES" ;;
+    libvirt-recut) echo "$LIBVIRT_RECUT_SERIES" ;;
     qemu) echo "$QEMU_SERIES" ;;
-    *) die "unknown project '$1' (libvirt or qemu)" ;;
+    *) die "unknown project '$1' (libvirt, libvirt-recut or qemu)" ;;
     esac
 }
 
 project_tree() {
     case $1 in
     libvirt) echo "$LIBVIRT_TREE" ;;
+    libvirt-recut) echo "$LIBVIRT_RECUT_TREE" ;;
     qemu) echo "$QEMU_TREE" ;;
-    *) die "unknown project '$1' (libvirt or qemu)" ;;
+    *) die "unknown project '$1' (libvirt, libvirt-recut or qemu)" ;;
     esac
 }
 
-patch_files() {
-    find "$ROOT/patches/$S" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
+project_builddir() {
+    case $1 in
+    libvirt) echo "$LIBVIRT_BUILDDIR" ;;
+    libvirt-recut) echo "$LIBVIRT_RECUT_BUILDDIR" ;;
+    *) die "no build of '$1' is walked (libvirt or libvirt-recut)" ;;
+    esac
+}
+
+# The re-cut's tree is a second worktree of the libvirt repository (its
+# objects and openhook-base are shared), created on first use with the
+# ignored subprojects/ libvirt's build needs.
+ensure_tree() {
+    local p=$1 tree
+    tree=$(project_tree "$p")
+    [ "$p" = libvirt-recut ] || return 0
+    [ -e "$tree/.git" ] && return 0
+    [ -d "$LIBVIRT_TREE/.git" ] || die "no libvirt tree: run scripts/fetch-sources.sh libvirt"
+    tree_git "$LIBVIRT_TREE" worktree prune
+    tree_git "$LIBVIRT_TREE" worktree add -q --detach "$tree" "$BASE_TAG"
+    cp -a "$LIBVIRT_TREE/subprojects" "$tree/"
+}
+
+# Sub-series, in order: "NAME COUNT" lines of patches/<series>/subseries,
+# or nothing for a series in one directory.
+subseries() {
+    local f=$ROOT/patches/$S/subseries
+    [ -f "$f" ] || return 0
+    grep -v '^[[:space:]]*\(#\|$\)' "$f"
+}
+
+# dir_patches DIR: the patches of one format-patch directory, in order
+dir_patches() {
+    find "$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' \
         ! -name '0000-cover-letter.patch' 2>/dev/null | sort
+}
+
+# Fails unless each sub-series' directory holds as many patches as
+# patches/<series>/subseries says (run it before patch_files, whose output
+# is read through a pipe).
+check_subseries() {
+    local name count n
+    [ -f "$ROOT/patches/$S/subseries" ] || return 0
+    while read -r name count; do
+        n=$(dir_patches "$ROOT/patches/$S/$name" | wc -l)
+        [ "$n" = "$count" ] ||
+            die "patches/$S/$name holds $n patches, patches/$S/subseries says $count"
+    done < <(subseries)
+}
+
+patch_files() {
+    local name count
+    if [ ! -f "$ROOT/patches/$S/subseries" ]; then
+        dir_patches "$ROOT/patches/$S"
+        return
+    fi
+    while read -r name count; do
+        dir_patches "$ROOT/patches/$S/$name"
+    done < <(subseries)
 }
 
 # A digest of the series and the src/ overlay, to skip work already done.
@@ -54,7 +117,7 @@ series_digest() {
     local p=$1
     {
         echo "$BASE_TAG $(tree_git "$(project_tree "$p")" rev-parse "$BASE_TAG")"
-        cat "$ROOT/patches/$S/"*.patch 2>/dev/null || true
+        find "$ROOT/patches/$S" -type f -print0 2>/dev/null | sort -z | xargs -0r cat
         if [ -d "$ROOT/src/$S" ]; then
             (cd "$ROOT/src/$S" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
         fi
@@ -79,11 +142,13 @@ write_manifest() {
 build_series() {
     local p=$1 tree wt cover subject
     tree=$(project_tree "$p")
+    [ "$p" != libvirt-recut ] || tree=$LIBVIRT_TREE
     wt=$BUILD/worktrees/$S-apply
     rm -rf "$wt"
     tree_git "$tree" worktree prune
     tree_git "$tree" worktree add -q --detach "$wt" "$BASE_TAG"
     local -a patches
+    check_subseries
     mapfile -t patches < <(patch_files "$p")
     if [ ${#patches[@]} -gt 0 ]; then
         if ! tree_git "$wt" am -q --committer-date-is-author-date --keep-cr "${patches[@]}" >&2; then
@@ -137,8 +202,9 @@ absorb_src() {
 
 cmd_apply() {
     local p=$1 force=${2:-} tree stamp digest head
+    ensure_tree "$p"
     tree=$(project_tree "$p")
-    [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
+    [ -e "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
     stamp=$(stamp_file "$p")
     digest=$(series_digest "$p")
 
@@ -170,11 +236,25 @@ cmd_apply() {
 }
 
 # The cover letter's subject and text live in the branch description, which
-# format-patch turns back into 0000-cover-letter.patch on export.
+# format-patch turns back into 0000-cover-letter.patch on export.  A
+# sub-series' cover lives in the description of branch <branch>-<name>,
+# which export points at the sub-series' last patch.
 set_cover_description() {
-    local p=$1 tree cover
+    local p=$1 tree name count
     tree=$(project_tree "$p")
-    cover=$ROOT/patches/$S/0000-cover-letter.patch
+    if [ -f "$ROOT/patches/$S/subseries" ]; then
+        while read -r name count; do
+            cover_to_description "$tree" "$ROOT/patches/$S/$name/0000-cover-letter.patch" \
+                "$BRANCH-$name"
+        done < <(subseries)
+    else
+        cover_to_description "$tree" "$ROOT/patches/$S/0000-cover-letter.patch" "$BRANCH"
+    fi
+}
+
+# cover_to_description TREE COVER BRANCH
+cover_to_description() {
+    local tree=$1 cover=$2 branch=$3
     [ -f "$cover" ] || return 0
     python3 - "$cover" > "$BUILD/cover-$S.txt" <<'PY'
 import sys, email, email.policy
@@ -194,7 +274,69 @@ print(subject)
 print()
 print('\n'.join(out).rstrip())
 PY
-    tree_git "$tree" config "branch.$BRANCH.description" "$(cat "$BUILD/cover-$S.txt")"
+    tree_git "$tree" config "branch.$branch.description" "$(cat "$BUILD/cover-$S.txt")"
+}
+
+# format_patches TREE OUT RANGE BRANCH: OUT := the patches of RANGE and a
+# cover letter from BRANCH's description (BRANCH points at RANGE's end)
+format_patches() {
+    local tree=$1 out=$2 range=$3 branch=$4
+    mkdir -p "$out"
+    rm -f "$out"/[0-9][0-9][0-9][0-9]-*.patch
+    if ! tree_git "$tree" config "branch.$branch.description" >/dev/null; then
+        tree_git "$tree" config "branch.$branch.description" \
+            "open hook: let libvirt open files on QEMU's behalf
+
+Cover letter text: edit it with 'git -C $tree branch --edit-description $branch'."
+    fi
+    # The cover letter is from the series' last author, not the scripts.
+    # core.abbrev: the index lines' hash length must not depend on
+    # how many objects the tree happens to hold.  --base: a sub-series
+    # after the first lists its prerequisites' patch ids.
+    tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an "$branch")" \
+        -c user.email="$(tree_git "$tree" log -1 --format=%ae "$branch")" -c core.abbrev=8 \
+        format-patch -q --cover-letter --cover-from-description=subject \
+        --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
+        --numbered -o "$out" "$range" >/dev/null
+    # format-patch dates the cover letter "now"; use the series' last
+    # date so that an unchanged series exports to identical files.
+    sed -i "0,/^Date: /s/^Date: .*/Date: $(tree_git "$tree" log -1 --format=%aD "$branch")/" \
+        "$out/0000-cover-letter.patch"
+}
+
+# Writes patches/<series>/<name>/ for each sub-series: the counts of all
+# but the last stay, the last one takes the patches that follow them.
+export_subseries() {
+    local tree=$1 n=$2 name count from to=0 last total=0
+    local -a names counts commits
+    while read -r name count; do
+        names+=("$name")
+        counts+=("$count")
+    done < <(subseries)
+    [ ${#names[@]} -gt 0 ] || die "patches/$S/subseries names no sub-series"
+    last=$((${#names[@]} - 1))
+    for ((i = 0; i < last; i++)); do
+        total=$((total + counts[i]))
+    done
+    [ "$n" -gt "$total" ] ||
+        die "$n patches, but the sub-series before ${names[last]} take $total: edit patches/$S/subseries"
+    counts[last]=$((n - total))
+    mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
+    from=$BASE_TAG
+    for ((i = 0; i <= last; i++)); do
+        to=$((to + counts[i]))
+        tree_git "$tree" branch -f "$BRANCH-${names[i]}" "${commits[to - 1]}"
+        format_patches "$tree" "$ROOT/patches/$S/${names[i]}" "$from..$BRANCH-${names[i]}" \
+            "$BRANCH-${names[i]}"
+        from=${commits[to - 1]}
+    done
+    {
+        sed -n '/^[[:space:]]*#/p' "$ROOT/patches/$S/subseries"
+        for ((i = 0; i <= last; i++)); do
+            echo "${names[i]} ${counts[i]}"
+        done
+    } > "$ROOT/patches/$S/subseries.new"
+    mv "$ROOT/patches/$S/subseries.new" "$ROOT/patches/$S/subseries"
 }
 
 cmd_export() {
@@ -206,27 +348,12 @@ cmd_export() {
         die "$tree has uncommitted changes: commit them first"
     n=$(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD")
     out=$ROOT/patches/$S
-    mkdir -p "$out"
-    rm -f "$out"/[0-9][0-9][0-9][0-9]-*.patch
-    if [ "$n" -gt 0 ]; then
-        if ! tree_git "$tree" config "branch.$BRANCH.description" >/dev/null; then
-            tree_git "$tree" config "branch.$BRANCH.description" \
-                "open hook: let $p open files on QEMU's behalf
-
-Cover letter text: edit it with 'git -C $tree branch --edit-description'."
-        fi
-        # The cover letter is from the series' last author, not the scripts.
-        # core.abbrev: the index lines' hash length must not depend on
-        # how many objects the tree happens to hold
-        tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an)" \
-            -c user.email="$(tree_git "$tree" log -1 --format=%ae)" -c core.abbrev=8 \
-            format-patch -q --cover-letter --cover-from-description=subject \
-            --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
-            --numbered -o "$out" "$BASE_TAG..HEAD" >/dev/null
-        # format-patch dates the cover letter "now"; use the series' last
-        # date so that an unchanged series exports to identical files.
-        sed -i "0,/^Date: /s/^Date: .*/Date: $(tree_git "$tree" log -1 --format=%aD)/" \
-            "$out/0000-cover-letter.patch"
+    if [ -f "$out/subseries" ]; then
+        export_subseries "$tree" "$n"
+    elif [ "$n" -gt 0 ]; then
+        format_patches "$tree" "$out" "$BASE_TAG..$BRANCH" "$BRANCH"
+    else
+        rm -f "$out"/[0-9][0-9][0-9][0-9]-*.patch
     fi
 
     # Bring the tree's copies of src/ files back, so src/ never lags.  Only
@@ -264,6 +391,7 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description'."
 cmd_check() {
     local p=$1 tree head wt f rel bad=0
     tree=$(project_tree "$p")
+    [ "$p" != libvirt-recut ] || tree=$LIBVIRT_TREE
     [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
     head=$(build_series "$p" | tail -1)
     if [ -d "$ROOT/src/$S" ]; then
@@ -294,13 +422,15 @@ cmd_check() {
 # patched tree's content alone, so it is the same in every checkout), and a
 # commit whose tree id is listed there is skipped.
 cmd_bisect() {
-    local p=$1 tree ok commits c tid branch_head
-    [ "$p" = libvirt ] || die "bisect is implemented for libvirt"
+    local p=$1 tree ok commits c tid branch_head builddir
+    local -a suites=(--no-suite syntax-check)
+    builddir=$(project_builddir "$p")
     tree=$(project_tree "$p")
+    [ "$p" = libvirt ] || suites=()
     ok=$(bisect_record)
     touch "$ok"
     branch_head=$(tree_git "$tree" rev-parse HEAD)
-    mapfile -t commits < <(walked_commits "$tree")
+    mapfile -t commits < <(walked_commits "$p" "$tree")
     local failed=0
     for c in "${commits[@]}"; do
         tid=$(tree_git "$tree" rev-parse "$c^{tree}")
@@ -309,8 +439,8 @@ cmd_bisect() {
             continue
         fi
         tree_git "$tree" checkout -q --detach "$c"
-        if ninja -C "$LIBVIRT_BUILDDIR" -j"$JOBS" > "$BUILD/bisect-build.log" 2>&1 &&
-           meson test -C "$LIBVIRT_BUILDDIR" --no-rebuild --no-suite syntax-check \
+        if ninja -C "$builddir" -j"$JOBS" > "$BUILD/bisect-build.log" 2>&1 &&
+           meson test -C "$builddir" --no-rebuild "${suites[@]}" \
                --num-processes "$JOBS" > "$BUILD/bisect-test.log" 2>&1; then
             echo "$tid $(tree_git "$tree" log -1 --format=%s "$c")" >> "$ok"
             echo "bisect: ok $(tree_git "$tree" log -1 --format=%s "$c")"
@@ -323,7 +453,7 @@ cmd_bisect() {
     done
     tree_git "$tree" checkout -q "$BRANCH"
     [ "$(tree_git "$tree" rev-parse HEAD)" = "$branch_head" ] || die "bisect left $tree off its branch"
-    prune_record "$tree" "$ok"
+    prune_record "$p" "$tree" "$ok"
     return $failed
 }
 
@@ -331,20 +461,22 @@ bisect_record() {
     echo "$ROOT/patches/$S.bisect"
 }
 
-# The commits bisect walks: all but the last, which is the tree the full
-# test run builds and tests (with syntax-check).
+# The commits bisect walks: for libvirt all but the last, which is the tree
+# the full test run builds and tests (with syntax-check); for the re-cut,
+# which no other step builds, every one of them.
 walked_commits() {
+    local p=$1 tree=$2
     local -a commits
-    mapfile -t commits < <(tree_git "$1" rev-list --reverse "$BASE_TAG..HEAD")
-    unset 'commits[${#commits[@]}-1]' 2>/dev/null || true
+    mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
+    [ "$p" != libvirt ] || unset 'commits[${#commits[@]}-1]' 2>/dev/null || true
     [ "${#commits[@]}" = 0 ] || printf '%s\n' "${commits[@]}"
 }
 
 # keep the record to the current series, in its order
 prune_record() {
-    local tree=$1 ok=$2 c tid line
+    local p=$1 tree=$2 ok=$3 c tid line
     {
-        for c in $(walked_commits "$tree"); do
+        for c in $(walked_commits "$p" "$tree"); do
             tid=$(tree_git "$tree" rev-parse "$c^{tree}")
             line=$(grep -m1 "^$tid " "$ok") && echo "$line"
         done
@@ -356,10 +488,10 @@ prune_record() {
 # since the last walk shows up here, without rebuilding anything.
 cmd_walked() {
     local p=$1 tree ok c tid missing=0
-    [ "$p" = libvirt ] || die "walked is implemented for libvirt"
+    project_builddir "$p" > /dev/null
     tree=$(project_tree "$p")
     ok=$(bisect_record)
-    for c in $(walked_commits "$tree"); do
+    for c in $(walked_commits "$p" "$tree"); do
         tid=$(tree_git "$tree" rev-parse "$c^{tree}")
         if [ -f "$ok" ] && grep -q "^$tid " "$ok"; then
             echo "walked: ok $(tree_git "$tree" log -1 --format=%s "$c")"
@@ -375,8 +507,11 @@ cmd_walked() {
 
 main() {
     local cmd=${1:-} p=${2:-}
-    [ -n "$cmd" ] && [ -n "$p" ] || die "usage: $0 apply|export|check|bisect|walked libvirt|qemu"
+    [ -n "$cmd" ] && [ -n "$p" ] ||
+        die "usage: $0 apply|export|check|bisect|walked libvirt|libvirt-recut|qemu"
     S=$(series_of "$p")
+    BRANCH=openhook
+    [ "$p" != libvirt-recut ] || BRANCH=openhook-recut
     case $cmd in
     apply) cmd_apply "$p" "${3:-}" ;;
     export) cmd_export "$p" ;;

@@ -120,6 +120,23 @@ libvirt_suites() {
     record "$name syntax-check" $(meson_counts "$builddir")
 }
 
+# The re-cut series in progress (patches/libvirt-recut, docs/recut-plan.rst):
+# its tree is not built here, its walk record says every patch built and
+# passed libvirt's tests and syntax-check; export gives back its files
+# byte for byte, sub-series directories and cover letters included.
+recut_roundtrip() {
+    local keep
+    keep=$(mktemp -d)
+    cp -a "$ROOT/patches/$LIBVIRT_RECUT_SERIES" "$keep/"
+    "$ROOT/scripts/series.sh" export libvirt-recut || { rm -rf "$keep"; return 1; }
+    local rc=0
+    diff -r "$keep/$LIBVIRT_RECUT_SERIES" "$ROOT/patches/$LIBVIRT_RECUT_SERIES" || rc=1
+    rm -rf "${ROOT:?}/patches/$LIBVIRT_RECUT_SERIES"
+    mv "$keep/$LIBVIRT_RECUT_SERIES" "$ROOT/patches/"
+    rm -rf "$keep"
+    return $rc
+}
+
 # QEMU's own style checker on each patch of the QEMU series: no error, no
 # warning.
 qemu_checkpatch() {
@@ -144,9 +161,21 @@ main() {
     step series-check-qemu "$ROOT/scripts/series.sh" check qemu
     # how series.sh places src/ edits in the series
     suite "series tooling" series-tooling "$ROOT/tests/scripts/series-fold.sh"
+    suite "series tooling: sub-series" series-subseries "$ROOT/tests/scripts/series-subseries.sh"
     step series-apply-libvirt "$ROOT/scripts/series.sh" apply libvirt || return
     step series-apply-qemu "$ROOT/scripts/series.sh" apply qemu || return
     step qemu-checkpatch qemu_checkpatch
+    if [ -d "$ROOT/patches/$LIBVIRT_RECUT_SERIES" ]; then
+        step series-check-libvirt-recut "$ROOT/scripts/series.sh" check libvirt-recut
+        step series-apply-libvirt-recut "$ROOT/scripts/series.sh" apply libvirt-recut &&
+            step series-export-libvirt-recut recut_roundtrip
+        begin "libvirt re-cut walked (record)"
+        "$ROOT/scripts/series.sh" walked libvirt-recut > "$LOGDIR/walked-recut.log" 2>&1
+        record "libvirt re-cut walked (record)" \
+            "$(grep -c '^walked: ok' "$LOGDIR/walked-recut.log")" \
+            "$(grep -c '^walked: MISSING' "$LOGDIR/walked-recut.log")"
+        grep -E '^walked: MISSING|^run ' "$LOGDIR/walked-recut.log"
+    fi
     step build-libvirt "$ROOT/scripts/build-libvirt.sh" || return
     step build-qemu "$ROOT/scripts/build-qemu.sh" tools system pristine || return
 

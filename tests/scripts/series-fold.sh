@@ -12,13 +12,8 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FOLD=$ROOT/scripts/series-fold.py
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-PASSED=0 FAILED=0
-
-ok() { PASSED=$((PASSED + 1)); echo "ok $((PASSED + FAILED)) - $*"; }
-not_ok() { FAILED=$((FAILED + 1)); echo "not ok $((PASSED + FAILED)) - $*"; }
-check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else not_ok "$d"; fi; }
+# shellcheck source=tests/scripts/tap.sh
+. "$ROOT/tests/scripts/tap.sh"
 
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@localhost
 export GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@localhost
@@ -231,5 +226,4 @@ HOME=$T/home fold f.c 's/^F2$/F2x/'
 folded "with the user's rebase.updateRefs, an edit of p1's" f.c
 check "... moves no other branch" test "$(g rev-parse keep-p1)" = "$(g rev-parse "$HEAD0~1")"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+finish
