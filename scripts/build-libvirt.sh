@@ -11,18 +11,20 @@
 
 . "$(dirname "$0")/lib.sh"
 
-RECONFIGURE=
-if [ "${1:-}" = --reconfigure ]; then
-    RECONFIGURE=1
-    shift
-fi
-case ${1:-libvirt} in
-libvirt) ;;
-libvirt-recut)
+RECONFIGURE=""
+PROJECT=libvirt
+for arg; do
+    case $arg in
+    --reconfigure) RECONFIGURE=1 ;;
+    libvirt | libvirt-recut) PROJECT=$arg ;;
+    *) die "usage: $0 [--reconfigure] [libvirt|libvirt-recut]" ;;
+    esac
+done
+if [ "$PROJECT" = libvirt-recut ]; then
     LIBVIRT_TREE=$LIBVIRT_RECUT_TREE
-    LIBVIRT_BUILDDIR=$LIBVIRT_RECUT_BUILDDIR ;;
-*) die "usage: $0 [--reconfigure] [libvirt|libvirt-recut]" ;;
-esac
+    LIBVIRT_BUILDDIR=$LIBVIRT_RECUT_BUILDDIR
+    [ -e "$LIBVIRT_TREE/.git" ] || die "no re-cut tree: run scripts/series.sh apply libvirt-recut first"
+fi
 
 [ -e "$LIBVIRT_TREE/.git" ] || die "no libvirt tree: run scripts/fetch-sources.sh first"
 

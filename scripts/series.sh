@@ -67,19 +67,22 @@ ensure_tree() {
     local p=$1 tree
     tree=$(project_tree "$p")
     [ "$p" = libvirt-recut ] || return 0
-    [ -e "$tree/.git" ] && return 0
     [ -d "$LIBVIRT_TREE/.git" ] || die "no libvirt tree: run scripts/fetch-sources.sh libvirt"
-    tree_git "$LIBVIRT_TREE" worktree prune
-    tree_git "$LIBVIRT_TREE" worktree add -q --detach "$tree" "$BASE_TAG"
-    cp -a "$LIBVIRT_TREE/subprojects" "$tree/"
+    if ! git -C "$tree" rev-parse --git-dir >/dev/null 2>&1; then
+        [ ! -e "$tree" ] ||
+            die "$tree is not a worktree of $LIBVIRT_TREE (any more): remove it and run again"
+        tree_git "$LIBVIRT_TREE" worktree prune
+        tree_git "$LIBVIRT_TREE" worktree add -q --detach "$tree" "$BASE_TAG"
+    fi
+    [ -d "$tree/subprojects/keycodemapdb" ] || cp -a "$LIBVIRT_TREE/subprojects" "$tree/"
 }
 
-# Sub-series, in order: "NAME COUNT" lines of patches/<series>/subseries,
-# or nothing for a series in one directory.
+# Sub-series, in order: "NAME COUNT" lines of patches/<series>/subseries
+# ('#' starts a comment), or nothing for a series in one directory.
 subseries() {
     local f=$ROOT/patches/$S/subseries
     [ -f "$f" ] || return 0
-    grep -v '^[[:space:]]*\(#\|$\)' "$f"
+    sed 's/#.*//' "$f" | awk 'NF { print $1, $2 }'
 }
 
 # dir_patches DIR: the patches of one format-patch directory, in order
@@ -88,13 +91,22 @@ dir_patches() {
         ! -name '0000-cover-letter.patch' 2>/dev/null | sort
 }
 
-# Fails unless each sub-series' directory holds as many patches as
-# patches/<series>/subseries says (run it before patch_files, whose output
-# is read through a pipe).
+# Fails unless patches/<series>/subseries is well formed and (without
+# --syntax) each sub-series' directory holds as many patches as it says.
+# Run it before patch_files, whose output is read through a pipe.
 check_subseries() {
-    local name count n
+    local mode=${1:-} name count n last
     [ -f "$ROOT/patches/$S/subseries" ] || return 0
+    last=$(subseries | tail -1 | cut -d' ' -f1)
+    [ -n "$last" ] || die "patches/$S/subseries names no sub-series"
+    [ -z "$(subseries | cut -d' ' -f1 | sort | uniq -d)" ] ||
+        die "patches/$S/subseries names a sub-series twice"
     while read -r name count; do
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] && [[ $count =~ ^[0-9]+$ ]] ||
+            die "patches/$S/subseries: '$name $count' is not 'NAME COUNT'"
+        [ "$count" -gt 0 ] || [ "$name" = "$last" ] ||
+            die "patches/$S/subseries: $name has no patch (only the last one may be empty)"
+        [ "$mode" != --syntax ] || continue
         n=$(dir_patches "$ROOT/patches/$S/$name" | wc -l)
         [ "$n" = "$count" ] ||
             die "patches/$S/$name holds $n patches, patches/$S/subseries says $count"
@@ -143,12 +155,12 @@ build_series() {
     local p=$1 tree wt cover subject
     tree=$(project_tree "$p")
     [ "$p" != libvirt-recut ] || tree=$LIBVIRT_TREE
+    check_subseries
     wt=$BUILD/worktrees/$S-apply
     rm -rf "$wt"
     tree_git "$tree" worktree prune
     tree_git "$tree" worktree add -q --detach "$wt" "$BASE_TAG"
     local -a patches
-    check_subseries
     mapfile -t patches < <(patch_files "$p")
     if [ ${#patches[@]} -gt 0 ]; then
         if ! tree_git "$wt" am -q --committer-date-is-author-date --keep-cr "${patches[@]}" >&2; then
@@ -243,6 +255,7 @@ set_cover_description() {
     local p=$1 tree name count
     tree=$(project_tree "$p")
     if [ -f "$ROOT/patches/$S/subseries" ]; then
+        mark_subseries "$tree" > /dev/null
         while read -r name count; do
             cover_to_description "$tree" "$ROOT/patches/$S/$name/0000-cover-letter.patch" \
                 "$BRANCH-$name"
@@ -293,7 +306,10 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description $branch'
     # core.abbrev: the index lines' hash length must not depend on
     # how many objects the tree happens to hold.  --base: a sub-series
     # after the first lists its prerequisites' patch ids.
-    tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an "$branch")" \
+    # No user or system configuration (diff.algorithm, format.*): the
+    # files must be the same wherever they are exported.
+    GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 \
+        tree_git "$tree" -c user.name="$(tree_git "$tree" log -1 --format=%an "$branch")" \
         -c user.email="$(tree_git "$tree" log -1 --format=%ae "$branch")" -c core.abbrev=8 \
         format-patch -q --cover-letter --cover-from-description=subject \
         --zero-commit --no-signature --base="$BASE_TAG" --subject-prefix=PATCH \
@@ -304,38 +320,58 @@ Cover letter text: edit it with 'git -C $tree branch --edit-description $branch'
         "$out/0000-cover-letter.patch"
 }
 
-# Writes patches/<series>/<name>/ for each sub-series: the counts of all
-# but the last stay, the last one takes the patches that follow them.
-export_subseries() {
-    local tree=$1 n=$2 name count from to=0 last total=0
+# mark_subseries TREE: branch <branch>-<name> at each sub-series' last
+# patch, by the counts of patches/<series>/subseries (the last one takes
+# the patches that follow the others).  Prints "NAME COUNT" of the last.
+mark_subseries() {
+    local tree=$1 name count to=0 total=0 n last i
     local -a names counts commits
+    check_subseries --syntax
     while read -r name count; do
         names+=("$name")
         counts+=("$count")
     done < <(subseries)
-    [ ${#names[@]} -gt 0 ] || die "patches/$S/subseries names no sub-series"
     last=$((${#names[@]} - 1))
     for ((i = 0; i < last; i++)); do
         total=$((total + counts[i]))
     done
+    n=$(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD")
+    if [ "$n" = 0 ] && [ "$total" = 0 ]; then
+        echo "${names[last]} 0"
+        return 0
+    fi
     [ "$n" -gt "$total" ] ||
         die "$n patches, but the sub-series before ${names[last]} take $total: edit patches/$S/subseries"
     counts[last]=$((n - total))
     mapfile -t commits < <(tree_git "$tree" rev-list --reverse "$BASE_TAG..HEAD")
-    from=$BASE_TAG
     for ((i = 0; i <= last; i++)); do
         to=$((to + counts[i]))
         tree_git "$tree" branch -f "$BRANCH-${names[i]}" "${commits[to - 1]}"
-        format_patches "$tree" "$ROOT/patches/$S/${names[i]}" "$from..$BRANCH-${names[i]}" \
-            "$BRANCH-${names[i]}"
-        from=${commits[to - 1]}
     done
-    {
-        sed -n '/^[[:space:]]*#/p' "$ROOT/patches/$S/subseries"
-        for ((i = 0; i <= last; i++)); do
-            echo "${names[i]} ${counts[i]}"
-        done
-    } > "$ROOT/patches/$S/subseries.new"
+    echo "${names[last]} ${counts[last]}"
+}
+
+# Writes patches/<series>/<name>/ for each sub-series, and the last one's
+# count into the count file (its other lines stay as they are).
+export_subseries() {
+    local tree=$1 name count from=$BASE_TAG lastline
+    lastline=$(mark_subseries "$tree")
+    [ "${lastline#* }" != 0 ] || die "no patch to export"
+    while read -r name count; do
+        format_patches "$tree" "$ROOT/patches/$S/$name" "$from..$BRANCH-$name" "$BRANCH-$name"
+        from=$(tree_git "$tree" rev-parse "$BRANCH-$name")
+    done < <(subseries)
+    awk -v name="${lastline% *}" -v count="${lastline#* }" '
+        { line = $0; sub(/#.*/, "", line) }
+        split(line, f) >= 2 && f[1] == name {
+            i = index($0, name) + length(name)
+            rest = substr($0, i)
+            match(rest, /^[ \t]+[0-9]+/)
+            pre = substr(rest, 1, RLENGTH)
+            sub(/[0-9]+$/, "", pre)
+            $0 = substr($0, 1, i - 1) pre count substr(rest, RLENGTH + 1)
+        }
+        { print }' "$ROOT/patches/$S/subseries" > "$ROOT/patches/$S/subseries.new"
     mv "$ROOT/patches/$S/subseries.new" "$ROOT/patches/$S/subseries"
 }
 
@@ -349,7 +385,7 @@ cmd_export() {
     n=$(tree_git "$tree" rev-list --count "$BASE_TAG..HEAD")
     out=$ROOT/patches/$S
     if [ -f "$out/subseries" ]; then
-        export_subseries "$tree" "$n"
+        export_subseries "$tree"
     elif [ "$n" -gt 0 ]; then
         format_patches "$tree" "$out" "$BASE_TAG..$BRANCH" "$BRANCH"
     else
@@ -490,6 +526,8 @@ cmd_walked() {
     local p=$1 tree ok c tid missing=0
     project_builddir "$p" > /dev/null
     tree=$(project_tree "$p")
+    tree_git "$tree" rev-parse -q --verify HEAD >/dev/null ||
+        die "no $p tree at $tree: run 'scripts/series.sh apply $p'"
     ok=$(bisect_record)
     for c in $(walked_commits "$p" "$tree"); do
         tid=$(tree_git "$tree" rev-parse "$c^{tree}")

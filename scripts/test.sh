@@ -128,9 +128,10 @@ recut_roundtrip() {
     local keep
     keep=$(mktemp -d)
     cp -a "$ROOT/patches/$LIBVIRT_RECUT_SERIES" "$keep/"
-    "$ROOT/scripts/series.sh" export libvirt-recut || { rm -rf "$keep"; return 1; }
     local rc=0
-    diff -r "$keep/$LIBVIRT_RECUT_SERIES" "$ROOT/patches/$LIBVIRT_RECUT_SERIES" || rc=1
+    "$ROOT/scripts/series.sh" export libvirt-recut &&
+        diff -r "$keep/$LIBVIRT_RECUT_SERIES" "$ROOT/patches/$LIBVIRT_RECUT_SERIES" || rc=1
+    # the committed files come back, whatever export did
     rm -rf "${ROOT:?}/patches/$LIBVIRT_RECUT_SERIES"
     mv "$keep/$LIBVIRT_RECUT_SERIES" "$ROOT/patches/"
     rm -rf "$keep"
@@ -170,11 +171,14 @@ main() {
         step series-apply-libvirt-recut "$ROOT/scripts/series.sh" apply libvirt-recut &&
             step series-export-libvirt-recut recut_roundtrip
         begin "libvirt re-cut walked (record)"
-        "$ROOT/scripts/series.sh" walked libvirt-recut > "$LOGDIR/walked-recut.log" 2>&1
+        local wrc=0 missing
+        "$ROOT/scripts/series.sh" walked libvirt-recut > "$LOGDIR/walked-recut.log" 2>&1 || wrc=$?
+        missing=$(grep -c '^walked: MISSING' "$LOGDIR/walked-recut.log")
+        # a walk that failed without naming a patch (no tree) is a failure too
+        [ "$wrc" = 0 ] || [ "$missing" != 0 ] || missing=1
         record "libvirt re-cut walked (record)" \
-            "$(grep -c '^walked: ok' "$LOGDIR/walked-recut.log")" \
-            "$(grep -c '^walked: MISSING' "$LOGDIR/walked-recut.log")"
-        grep -E '^walked: MISSING|^run ' "$LOGDIR/walked-recut.log"
+            "$(grep -c '^walked: ok' "$LOGDIR/walked-recut.log")" "$missing"
+        grep -E '^walked: MISSING|^run |^error' "$LOGDIR/walked-recut.log"
     fi
     step build-libvirt "$ROOT/scripts/build-libvirt.sh" || return
     step build-qemu "$ROOT/scripts/build-qemu.sh" tools system pristine || return

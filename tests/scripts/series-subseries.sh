@@ -74,7 +74,7 @@ check "... records the last one's count and keeps comments" \
 check "the exported series applies and matches" S check libvirt-recut
 
 cp -a "$P" "$T/first"
-head=$(git -C "$RT" rev-parse HEAD^{tree})
+head=$(git -C "$RT" rev-parse "HEAD^{tree}")
 subjects=$(git -C "$RT" log --format=%s openhook-base..HEAD)
 git -C "$RT" checkout -q --detach openhook-base
 git -C "$RT" branch -q -D openhook-recut
@@ -86,6 +86,9 @@ check "... to the same patches" \
           test \"\$(git -C '$RT' log --format=%s openhook-base..HEAD)\" = '$subjects'"
 check "... and the cover letters into the descriptions" \
     eval "git -C '$RT' config branch.openhook-recut-A-prep.description | grep -q '^A text.'"
+check "... of the sub-series' branches, at their last patches" \
+    eval "test \"\$(git -C '$RT' log -1 --format=%s openhook-recut-A-prep)\" = 'util: add a2' &&
+          test \"\$(git -C '$RT' rev-parse openhook-recut-B-core)\" = \"\$(git -C '$RT' rev-parse HEAD)\""
 check "export then gives the same files, byte for byte" \
     eval "S export libvirt-recut && diff -r '$T/first' '$P'"
 
@@ -98,7 +101,32 @@ mv "$P/subseries" "$T/subseries.good"
 printf 'A-prep 3\nB-core 3\n' > "$P/subseries"
 check "a count file that disagrees with the directories is refused" \
     eval "! S check libvirt-recut 2>'$T/err' && grep -q 'A-prep holds 2 patches' '$T/err'"
+printf 'A-prep 0\nB-core 5\n' > "$P/subseries"
+check "a sub-series without patches before the last is refused" \
+    eval "! S export libvirt-recut 2>'$T/err' && grep -q 'A-prep has no patch' '$T/err'"
+printf 'A-prep 2\nB-core x\n' > "$P/subseries"
+check "a count that is not a number is refused" \
+    eval "! S check libvirt-recut 2>'$T/err' && grep -q 'is not' '$T/err'"
+printf 'A-prep 2\nA-prep 3\n' > "$P/subseries"
+check "a sub-series named twice is refused" \
+    eval "! S check libvirt-recut 2>'$T/err' && grep -q 'twice' '$T/err'"
+check "... and nothing was written" diff -r "$T/first/A-prep" "$P/A-prep"
 mv "$T/subseries.good" "$P/subseries"
+
+# comments and blank lines stay where they are; the last count is the
+# only thing export rewrites, even with digits in a name
+printf '# head\nA-prep 2   # two\n\n# B2 next\nB2-core 1 # one\n' > "$P/subseries"
+mv "$P/B-core" "$P/B2-core"
+check "export keeps the count file's comments and blank lines" \
+    eval "S export libvirt-recut &&
+          test \"\$(cat '$P/subseries')\" = \"\$(printf '# head\nA-prep 2   # two\n\n# B2 next\nB2-core 3 # one')\""
+
+rm -rf "$RT"
+check "walked fails without the re-cut's tree" \
+    eval "! S walked libvirt-recut 2>'$T/err' && grep -q 'no libvirt-recut tree' '$T/err'"
+mkdir -p "$RT"
+check "apply refuses a directory that is not its worktree" \
+    eval "! S apply libvirt-recut 2>'$T/err' && grep -q 'not a worktree' '$T/err'"
 
 check "the series tree is untouched" \
     test "$(git -C "$LT" rev-parse HEAD)" = "$(git -C "$LT" rev-parse openhook-base)"
