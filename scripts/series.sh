@@ -52,6 +52,15 @@ project_tree() {
     esac
 }
 
+# The repository that holds a project's objects: the re-cut's tree is a
+# worktree of libvirt's, and throwaway worktrees are added from the latter.
+project_repo() {
+    case $1 in
+    libvirt-recut) echo "$LIBVIRT_TREE" ;;
+    *) project_tree "$1" ;;
+    esac
+}
+
 project_builddir() {
     case $1 in
     libvirt) echo "$LIBVIRT_BUILDDIR" ;;
@@ -153,8 +162,7 @@ write_manifest() {
 # patches on the same base always give the same ids.
 build_series() {
     local p=$1 tree wt cover subject
-    tree=$(project_tree "$p")
-    [ "$p" != libvirt-recut ] || tree=$LIBVIRT_TREE
+    tree=$(project_repo "$p")
     check_subseries
     wt=$BUILD/worktrees/$S-apply
     rm -rf "$wt"
@@ -426,8 +434,7 @@ cmd_export() {
 # Applies the committed series to a throwaway worktree and compares src/.
 cmd_check() {
     local p=$1 tree head wt f rel bad=0
-    tree=$(project_tree "$p")
-    [ "$p" != libvirt-recut ] || tree=$LIBVIRT_TREE
+    tree=$(project_repo "$p")
     [ -d "$tree/.git" ] || die "no $p tree: run scripts/fetch-sources.sh $p"
     head=$(build_series "$p" | tail -1)
     if [ -d "$ROOT/src/$S" ]; then
